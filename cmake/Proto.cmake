@@ -21,3 +21,13 @@ function(cb_protobuf_generate out_srcs out_hdrs)
   set(${out_srcs} ${srcs} PARENT_SCOPE)
   set(${out_hdrs} ${hdrs} PARENT_SCOPE)
 endfunction()
+
+# A library whose folder has no sources yet still configures: parallel work
+# adds files to globbed folders one at a time.
+function(cb_placeholder_source out)
+  set(f "${CMAKE_CURRENT_BINARY_DIR}/placeholder.c")
+  if(NOT EXISTS ${f})
+    file(WRITE ${f} "typedef int cb_placeholder_unit;\n")
+  endif()
+  set(${out} ${f} PARENT_SCOPE)
+endfunction()
