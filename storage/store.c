@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "records.pb-c.h"
 
@@ -29,6 +31,8 @@
 #define STORE_DEFAULT_MAX_MAP ((size_t)1 << 40)
 #define STORE_MAXDBS 32
 #define STORE_RESIZED_RETRIES 8
+/* Batches of at least this many items release the map afterwards. */
+#define STORE_RELEASE_BATCH 256
 
 struct store {
   MDB_env *env;
@@ -143,6 +147,33 @@ int store_write(store *s, store_write_fn fn, void *arg) {
     }
     return mdb_fail(s, rc, "write transaction");
   }
+}
+
+/* Reads through the map fault pages in, and the kernel maps up to 16
+ * neighbours of each fault that are in the page cache (fault-around, which
+ * MDB_NORDAHEAD does not stop). After a bulk import every page just written
+ * is in the page cache, so the process's resident set would grow to the
+ * whole file. After a big batch we drop the map's page table entries: for a
+ * read-only shared file mapping that only unmaps clean page-cache pages,
+ * which later reads fault back in (no I/O while they stay cached). */
+static void release_map(store *s) {
+  /* LMDB does not export the map's address; find data.mdb's mappings by
+   * device and inode. Best effort: on any failure the pages stay mapped. */
+  mdb_filehandle_t fd;
+  struct stat st;
+  if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st)) return;
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi, off, ino;
+    unsigned maj, mnr;
+    if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &lo, &hi, &off, &maj, &mnr,
+               &ino) == 6 &&
+        ino == st.st_ino && maj == major(st.st_dev) && mnr == minor(st.st_dev))
+      (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+  }
+  fclose(f);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -315,7 +346,7 @@ int store_open(store **out, const char *dir, const store_options *opt,
   }
   /* MDB_NOTLS: read txns belong to their handle, not to a thread (libuv's
    * pool may run work elsewhere). Durable: no NOSYNC/NOMETASYNC. */
-  rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+  rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
   if (rc) {
     rc = mdb_fail(s, rc, "cannot open LMDB environment");
     goto fail;
@@ -691,6 +722,7 @@ int store_deposit_batch(store *s, const store_deposit *items, size_t n,
                 bad, first_bad, results[first_bad].reason);
   deposit_ctx c = {s, items, n, results, hook, hook_arg};
   int rc = store_write(s, deposit_fn, &c);
+  if (rc == 0 && n >= STORE_RELEASE_BATCH) release_map(s);
   if (rc) {
     /* Nothing was written: no item may look stored. */
     for (size_t i = 0; i < n; i++)
