@@ -102,6 +102,8 @@ void cons_sha256_update(cons_sha256_ctx *s, const uint8_t *d, size_t len);
 void cons_sha256_final(cons_sha256_ctx *s, uint8_t out[32]);
 
 /* ---- Core state ---- */
+#define CONS_EXTRA_VOTES (2 * CONS_MAX_MEMBERS)
+
 typedef struct cons_vote_slot {
   bool has;
   bool nil;
@@ -113,6 +115,11 @@ typedef struct cons_rnd {
   int64_t round; /* -1: slot unused */
   cons_vote_slot prevote[CONS_MAX_MEMBERS];
   cons_vote_slot precommit[CONS_MAX_MEMBERS];
+  /* second and further distinct votes of equivocating members: each is
+   * counted for its own value (safe: see spec/consensus.md §3.4) */
+  cons_vote_slot extra[CONS_EXTRA_VOTES];
+  uint8_t extra_type[CONS_EXTRA_VOTES], extra_member[CONS_EXTRA_VOTES];
+  uint32_t n_extra;
   uint32_t seen_mask; /* members with any signed message in this round */
   /* the proposal of proposer(h, round), the first valid one we saw */
   uint8_t *prop_msg;
@@ -242,12 +249,16 @@ int cons_on_vote(cons *c, uint32_t from, const uint8_t *msg, size_t len);
 void cons_sign_vote(cons *c, uint8_t type, const uint8_t *hash);
 uint32_t cons_count(const cons_rnd *r, uint8_t type, const uint8_t *hash,
                     bool any);
+/* member's vote of `type` in r for hash (NULL = nil), primary or extra */
+const cons_vote_slot *cons_vote_for(const cons_rnd *r, uint8_t type,
+                                    uint32_t member, const uint8_t *hash);
 bool cons_rules(cons *c); /* fire one enabled rule; false when none */
 
 /* cons_timeout.c */
 void cons_on_timeout(cons *c);
 uint64_t cons_next_deadline(const cons *c);
 void cons_rebroadcast(cons *c);
+void cons_relay_pol(cons *c); /* prevotes proving our valid value */
 
 /* cons_catchup.c */
 int cons_on_catchup_req(cons *c, uint32_t from, const uint8_t *msg,

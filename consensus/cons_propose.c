@@ -55,6 +55,7 @@ void cons_propose(cons *c) {
   c->own_prop = msg;
   c->own_prop_len = msg_len;
   cons_send_signed(c, msg, msg_len);
+  if (pol >= 0) cons_relay_pol(c); /* receivers need them for line 28 */
   /* we receive our own proposal like everyone else */
   (void)cons_on_proposal(c, c->cfg.self, msg, msg_len);
 }

@@ -10,11 +10,34 @@ static const uint8_t magic[4] = {'C', 'B', 'C', 'S'};
 #define STATE_VERSION 1
 #define POL_NIL 0xFFFFFFFFu
 
+/* The prevotes for our valid value in its round (its proof of lock): kept so
+ * that after a restart we can still show peers why we re-propose it. */
+static const cons_rnd *pol_round(const cons *c) {
+  if (c->valid_round < 0) return NULL;
+  const cons_rnd *r = &c->rounds[(uint32_t)c->valid_round % CONS_ROUND_SLOTS];
+  return r->round == c->valid_round ? r : NULL;
+}
+
+static uint8_t *put_pol(const cons *c, uint8_t *p) {
+  const cons_rnd *r = pol_round(c);
+  uint8_t *count = p;
+  uint32_t n = 0;
+  p += 4;
+  for (uint32_t m = 0; r && m < c->cfg.n_members; m++) {
+    const cons_vote_slot *s = cons_vote_for(r, CONS_PREVOTE, m, c->valid_hash);
+    if (!s) continue;
+    p = put_bytes(p, s->msg, CONS_VOTE_MSG_BYTES);
+    n++;
+  }
+  put_u32(count, n);
+  return p;
+}
+
 int cons_state_encode(const cons *c, uint8_t **out, size_t *len) {
   size_t total = 4 + 1 + 8 + 4 + 1 + 8 + 4 + 1 + CONS_HASH_BYTES + 4 + 4 +
                  c->locked_len + 4 + 4 + c->valid_len + 4 + c->own_prop_len +
                  4 + CONS_VOTE_MSG_BYTES + 4 + CONS_VOTE_MSG_BYTES +
-                 CONS_HASH_BYTES;
+                 4 + CONS_MAX_MEMBERS * CONS_VOTE_MSG_BYTES + CONS_HASH_BYTES;
   uint8_t *b = malloc(total), *p = b;
   if (!b) return CONS_ENOMEM;
   p = put_bytes(p, magic, 4);
@@ -32,6 +55,7 @@ int cons_state_encode(const cons *c, uint8_t **out, size_t *len) {
   p = put_u32(p, c->valid_round < 0 ? POL_NIL : (uint32_t)c->valid_round);
   p = put_u32(p, (uint32_t)c->valid_len);
   p = put_bytes(p, c->valid_block, c->valid_len);
+  p = put_pol(c, p);
   p = put_u32(p, (uint32_t)c->own_prop_len);
   p = put_bytes(p, c->own_prop, c->own_prop_len);
   p = put_u32(p, c->has_own_prevote ? CONS_VOTE_MSG_BYTES : 0);
@@ -120,6 +144,10 @@ int cons_state_restore(cons *c, const uint8_t *data, size_t len) {
     rc = restore_block(c, &cur, &c->valid_round, &c->valid_block,
                        &c->valid_len, c->valid_hash);
   if (rc) return rc;
+  uint32_t n_pol = cur_u32(&cur);
+  if (cur.err || n_pol > c->cfg.n_members) return fail(c, "proof-of-lock count");
+  const uint8_t *pol = cur_take(&cur, (size_t)n_pol * CONS_VOTE_MSG_BYTES);
+  if (cur.err) return fail(c, "truncated proof of lock");
   size_t plen;
   const uint8_t *prop = cur_lenbytes(&cur, CONS_MAX_MSG_BYTES, &plen);
   if (cur.err) return fail(c, "truncated own proposal");
@@ -140,6 +168,10 @@ int cons_state_restore(cons *c, const uint8_t *data, size_t len) {
     c->own_prop_len = plen;
     (void)cons_on_proposal(c, c->cfg.self, c->own_prop, plen);
   }
+  /* checked like any peer's votes: a corrupt one is simply not counted */
+  for (uint32_t i = 0; i < n_pol; i++)
+    (void)cons_on_vote(c, CONS_BROADCAST, pol + i * CONS_VOTE_MSG_BYTES,
+                       CONS_VOTE_MSG_BYTES);
   if (c->has_own_prevote)
     (void)cons_on_vote(c, c->cfg.self, c->own_prevote, CONS_VOTE_MSG_BYTES);
   if (c->has_own_precommit)

@@ -19,13 +19,47 @@ static bool due(cons *c, int kind) {
 
 /* Our signed messages of this round, byte for byte as first sent. Only once
  * durable: until then they are still held for the driver. */
+static void relay_votes(cons *c, const cons_rnd *r, uint8_t type,
+                        const uint8_t *only_hash) {
+  for (uint32_t m = 0; m < c->cfg.n_members; m++) {
+    const cons_vote_slot *s =
+        only_hash ? cons_vote_for(r, type, m, only_hash)
+                  : type == CONS_PREVOTE ? &r->prevote[m] : &r->precommit[m];
+    if (!s || !s->has) continue;
+    /* our own vote only once durable (until then the driver holds it) */
+    if (m == c->cfg.self && c->persisted_seq != c->persist_seq) continue;
+    cons_send(c, CONS_BROADCAST, s->msg, CONS_VOTE_MSG_BYTES);
+  }
+}
+
+/* Our own messages of this round, byte for byte as first sent (only once
+ * durable: until then they are still held for the driver), plus a relay of
+ * what justifies our round and our valid value: the round's proposal and
+ * votes, and the prevotes of the valid round (proof of lock). Without the
+ * relay, a peer that missed a message a Byzantine member sent only to us
+ * could wait forever (spec/consensus.md §3.3). */
 void cons_rebroadcast(cons *c) {
-  if (c->persisted_seq != c->persist_seq) return;
-  if (c->own_prop) cons_send(c, CONS_BROADCAST, c->own_prop, c->own_prop_len);
-  if (c->has_own_prevote)
-    cons_send(c, CONS_BROADCAST, c->own_prevote, CONS_VOTE_MSG_BYTES);
-  if (c->has_own_precommit)
-    cons_send(c, CONS_BROADCAST, c->own_precommit, CONS_VOTE_MSG_BYTES);
+  if (c->step == CONS_STEP_NEW_HEIGHT) return;
+  cons_rnd *r = cons_round_get(c, c->round, false);
+  if (r) {
+    if (r->prop_msg && (r->prop.proposer != c->cfg.self ||
+                        c->persisted_seq == c->persist_seq))
+      cons_send(c, CONS_BROADCAST, r->prop_msg, r->prop_len);
+    relay_votes(c, r, CONS_PREVOTE, NULL);
+    relay_votes(c, r, CONS_PRECOMMIT, NULL);
+  }
+  /* the precommits that let us leave the previous round let a peer still
+   * waiting there time out too */
+  cons_rnd *prev = c->round ? cons_round_get(c, c->round - 1, false) : NULL;
+  if (prev) relay_votes(c, prev, CONS_PRECOMMIT, NULL);
+  if (c->valid_round >= 0 && (uint32_t)c->valid_round != c->round)
+    cons_relay_pol(c);
+}
+
+void cons_relay_pol(cons *c) {
+  if (c->valid_round < 0) return;
+  cons_rnd *v = cons_round_get(c, (uint32_t)c->valid_round, false);
+  if (v) relay_votes(c, v, CONS_PREVOTE, c->valid_hash);
 }
 
 void cons_on_timeout(cons *c) {

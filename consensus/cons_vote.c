@@ -8,18 +8,35 @@ static cons_vote_slot *slot_of(cons_rnd *r, uint8_t type, uint32_t voter) {
   return type == CONS_PREVOTE ? &r->prevote[voter] : &r->precommit[voter];
 }
 
-/* Votes in round r of `type`: for `hash` (NULL = nil), or of any kind. Each
- * member has one slot per (round, type), so a duplicate counts once. */
+static bool slot_matches(const cons_vote_slot *s, const uint8_t *hash) {
+  if (!s->has) return false;
+  if (!hash) return s->nil;
+  return !s->nil && memcmp(s->hash, hash, CONS_HASH_BYTES) == 0;
+}
+
+const cons_vote_slot *cons_vote_for(const cons_rnd *r, uint8_t type,
+                                    uint32_t member, const uint8_t *hash) {
+  const cons_vote_slot *s =
+      type == CONS_PREVOTE ? &r->prevote[member] : &r->precommit[member];
+  if (slot_matches(s, hash)) return s;
+  for (uint32_t i = 0; i < r->n_extra; i++)
+    if (r->extra_member[i] == member && r->extra_type[i] == type &&
+        slot_matches(&r->extra[i], hash))
+      return &r->extra[i];
+  return NULL;
+}
+
+/* Votes in round r of `type`: for `hash` (NULL = nil), or of any kind. A
+ * member counts at most once per value, so a duplicate counts once. */
 uint32_t cons_count(const cons_rnd *r, uint8_t type, const uint8_t *hash,
                     bool any) {
   uint32_t n = 0;
-  for (size_t i = 0; i < CONS_MAX_MEMBERS; i++) {
+  for (uint32_t m = 0; m < CONS_MAX_MEMBERS; m++) {
     const cons_vote_slot *s =
-        type == CONS_PREVOTE ? &r->prevote[i] : &r->precommit[i];
+        type == CONS_PREVOTE ? &r->prevote[m] : &r->precommit[m];
     if (!s->has) continue;
     if (any) n++;
-    else if (!hash) n += s->nil;
-    else n += !s->nil && memcmp(s->hash, hash, CONS_HASH_BYTES) == 0;
+    else n += cons_vote_for(r, type, m, hash) != NULL;
   }
   return n;
 }
@@ -46,11 +63,22 @@ int cons_on_vote(cons *c, uint32_t from, const uint8_t *msg, size_t len) {
     if (memcmp(s->msg, msg, CONS_VOTE_MSG_BYTES) == 0) return CONS_EDUP;
     c->upd.n_verified++;
     if (cons_vote_verify(&c->cfg.signer, &v)) return CONS_EBADSIG;
-    if (s->nil == v.nil && memcmp(s->hash, v.hash, CONS_HASH_BYTES) == 0)
+    if (cons_vote_for(r, v.type, v.voter, v.nil ? NULL : v.hash))
       return CONS_EDUP; /* same vote, another valid signature encoding */
-    /* two signed, different votes at one (height, round, step): evidence */
+    /* two signed, different votes at one (height, round, step): evidence.
+     * The new vote is also kept and counted for its own value: a peer may
+     * have seen only that one, and relays it to us as part of a quorum. */
     cons_add_evidence(c, v.height, v.round, (uint8_t)(16 + v.type), v.voter,
                       s->msg, CONS_VOTE_MSG_BYTES, msg, CONS_VOTE_MSG_BYTES);
+    if (r->n_extra < CONS_EXTRA_VOTES) {
+      cons_vote_slot *e = &r->extra[r->n_extra];
+      e->has = true;
+      e->nil = v.nil;
+      memcpy(e->hash, v.hash, CONS_HASH_BYTES);
+      memcpy(e->msg, msg, CONS_VOTE_MSG_BYTES);
+      r->extra_type[r->n_extra] = v.type;
+      r->extra_member[r->n_extra++] = (uint8_t)v.voter;
+    }
     return CONS_ECONFLICT;
   }
   if (v.voter != c->cfg.self || from != c->cfg.self) {
@@ -109,11 +137,10 @@ static bool try_decide(cons *c) {
     if (!cons_round_prop_valid(c, r)) continue;
     const uint8_t *pcs[CONS_MAX_MEMBERS];
     size_t n = 0;
-    for (size_t m = 0; m < c->cfg.n_members; m++) {
-      cons_vote_slot *s = &r->precommit[m];
-      if (s->has && !s->nil &&
-          memcmp(s->hash, r->prop.block_hash, CONS_HASH_BYTES) == 0)
-        pcs[n++] = s->msg;
+    for (uint32_t m = 0; m < c->cfg.n_members; m++) {
+      const cons_vote_slot *s =
+          cons_vote_for(r, CONS_PRECOMMIT, m, r->prop.block_hash);
+      if (s) pcs[n++] = s->msg;
     }
     uint8_t *cert = NULL;
     size_t cert_len = 0;
