@@ -1,0 +1,372 @@
+/* cbctl import FILE.csv: bulk deposit from an institution's CSV export.
+ *
+ * 1. One pass over the file with csvimport validates every row; bad rows
+ *    are reported with their line numbers. Valid rows are kept in memory
+ *    in their compact protobuf encoding (about the size of the file).
+ * 2. If any row is bad and --skip-invalid was not given, nothing is sent.
+ * 3. Rows are sorted by ID number (then award date, then file order), the
+ *    order the store writes cheapest (storage/store.h), and sent in
+ *    batches; each batch is one LMDB transaction on the node and its reply
+ *    comes only after the commit, so every count cbctl reports is durable.
+ *    Re-importing a file stores nothing new: the store keeps one
+ *    achievement per (learner, issuer, code, award date). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "cbctl_cmds.h"
+#include "cbctl_out.h"
+#include "csvimport.h"
+
+/* Bad rows listed in a JSON document; more are counted, not listed. */
+#define IMPORT_JSON_ERRORS_MAX 100000u
+/* Room left in a frame for the envelope around the rows. */
+#define IMPORT_FRAME_MARGIN_BYTES 4096u
+
+typedef struct row_ref {
+  char id[IDCARD_LEN];        /* normalised ID number, not NUL-terminated */
+  int32_t awarded_on;
+  uint32_t len;               /* packed ImportRow bytes */
+  uint64_t off;               /* into import_ctx.packed */
+  uint64_t seq;               /* file order, for a stable sort */
+} row_ref_t;
+
+typedef struct import_ctx {
+  cbctl_ctx_t *cli;
+  uint8_t *packed;
+  size_t packed_len, packed_cap;
+  row_ref_t *refs;
+  size_t nrefs, refs_cap;
+  json_t *errors;             /* [{line, reason}] in --json mode */
+  uint64_t invalid;
+  int oom;
+} import_ctx_t;
+
+static int reserve(void **p, size_t *cap, size_t need, size_t elem)
+{
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 1024;
+  while (c < need) c *= 2;
+  void *np = realloc(*p, c * elem);
+  if (!np) return -1;
+  *p = np;
+  *cap = c;
+  return 0;
+}
+
+static int keep_row(import_ctx_t *ic, uint64_t line, const struct csv_row *row)
+{
+  Cb__ImportRow r = CB__IMPORT_ROW__INIT;
+  Cb__Achievement a = CB__ACHIEVEMENT__INIT;
+  Cb__Depositor d = CB__DEPOSITOR__INIT;
+  r.line = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+  r.id_number = (char *)row->id_number;
+  r.name = (char *)row->name;
+  a.kind = (Cb__AchievementKind)row->kind;
+  a.issuer = (char *)row->issuer;
+  a.code = (char *)row->code;
+  a.title = (char *)row->title;
+  a.level = (char *)row->level;
+  a.credits_milli = row->credits_milli;
+  a.score = (char *)row->score;
+  a.awarded_on = row->awarded_on;
+  if (row->depositor_role != CSVIMPORT_ROLE_UNSPECIFIED) {
+    d.role = (Cb__DepositorRole)row->depositor_role;
+    d.code = (char *)row->depositor_code;
+    d.name = (char *)row->depositor_name;
+    a.depositor = &d;
+  }
+  r.achievement = &a;
+  size_t n = cb__import_row__get_packed_size(&r);
+  if (reserve((void **)&ic->packed, &ic->packed_cap, ic->packed_len + n, 1) != 0 ||
+      reserve((void **)&ic->refs, &ic->refs_cap, ic->nrefs + 1, sizeof *ic->refs) != 0)
+    return -1;
+  cb__import_row__pack(&r, ic->packed + ic->packed_len);
+  row_ref_t *ref = &ic->refs[ic->nrefs];
+  memcpy(ref->id, row->id_number, IDCARD_LEN);
+  ref->awarded_on = row->awarded_on;
+  ref->len = (uint32_t)n;
+  ref->off = ic->packed_len;
+  ref->seq = ic->nrefs;
+  ic->packed_len += n;
+  ic->nrefs++;
+  return 0;
+}
+
+static int validate_cb(void *ud, uint64_t line, uint64_t row_index, const struct csv_row *row,
+                       const struct csvimport_row_error *err)
+{
+  (void)row_index;
+  import_ctx_t *ic = ud;
+  if (row) {
+    if (keep_row(ic, line, row) != 0) {
+      ic->oom = 1;
+      return 1;
+    }
+    return 0;
+  }
+  ic->invalid++;
+  if (ic->cli->json) {
+    if (json_array_size(ic->errors) < IMPORT_JSON_ERRORS_MAX)
+      json_array_append_new(ic->errors, json_pack("{s:I, s:s}", "line", (json_int_t)line, "reason", err->why));
+  } else {
+    fprintf(stderr, "line %" PRIu64 ": %s\n", line, err->why);
+  }
+  return 0;
+}
+
+static int ref_cmp(const void *pa, const void *pb)
+{
+  const row_ref_t *a = pa, *b = pb;
+  int c = memcmp(a->id, b->id, IDCARD_LEN);
+  if (c) return c;
+  if (a->awarded_on != b->awarded_on) return a->awarded_on < b->awarded_on ? -1 : 1;
+  return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct send_totals {
+  uint64_t batches, batches_planned, rows_committed;
+  uint64_t stored, duplicates, learners_opened;
+} send_totals_t;
+
+/* Sends refs[from, to) as one batch; 0 or the cbctl_call error. */
+static int send_batch(import_ctx_t *ic, size_t from, size_t to, send_totals_t *t, char *err, size_t errlen)
+{
+  size_t n = to - from;
+  Cb__ImportRow **rows = calloc(n, sizeof *rows);
+  if (!rows) {
+    snprintf(err, errlen, "out of memory");
+    return CBCTL_EPROTO;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    const row_ref_t *r = &ic->refs[from + i];
+    rows[i] = cb__import_row__unpack(NULL, r->len, ic->packed + r->off);
+    if (!rows[i]) {
+      snprintf(err, errlen, "out of memory");
+      rc = CBCTL_EPROTO;
+      break;
+    }
+  }
+  if (rc == 0) {
+    Cb__Envelope req = CB__ENVELOPE__INIT;
+    Cb__ImportBatchRequest b = CB__IMPORT_BATCH_REQUEST__INIT;
+    b.n_rows = n;
+    b.rows = rows;
+    req.msg_case = CB__ENVELOPE__MSG_IMPORT_BATCH_REQUEST;
+    req.import_batch_request = &b;
+    frame_msg_t *m;
+    rc = cbctl_call(&ic->cli->conn, &req, CB__ENVELOPE__MSG_IMPORT_BATCH_RESPONSE, &m, NULL, err, errlen);
+    if (rc == CBCTL_OK) {
+      const Cb__ImportBatchResponse *r = frame_msg_envelope(m)->import_batch_response;
+      t->batches++;
+      t->rows_committed += n;
+      t->stored += r->stored;
+      t->duplicates += r->duplicates;
+      t->learners_opened += r->learners_opened;
+      frame_msg_free(m);
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (rows[i]) cb__import_row__free_unpacked(rows[i], NULL);
+  free(rows);
+  return rc;
+}
+
+/* Cuts refs into batches of at most batch_rows rows and frame_budget bytes. */
+static size_t batch_end(const import_ctx_t *ic, size_t from, size_t batch_rows, size_t frame_budget)
+{
+  size_t bytes = 0, i = from;
+  while (i < ic->nrefs && i - from < batch_rows) {
+    size_t sz = ic->refs[i].len + 6; /* tag and length of the repeated field */
+    if (i > from && bytes + sz > frame_budget) break;
+    bytes += sz;
+    i++;
+  }
+  return i;
+}
+
+static json_t *summary_json(const char *path, const struct csvimport_summary *s, import_ctx_t *ic)
+{
+  json_t *doc = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "file", path, "encoding",
+                          csvimport_encoding_name(s->encoding), "bom", s->had_bom, "rows", (json_int_t)s->rows, "valid",
+                          (json_int_t)s->valid, "invalid", (json_int_t)s->invalid);
+  json_object_set(doc, "errors", ic->errors);
+  if (s->invalid > json_array_size(ic->errors)) json_object_set_new(doc, "errors_truncated", json_true());
+  return doc;
+}
+
+static void add_totals(json_t *doc, const send_totals_t *t, size_t batch_rows, int64_t ms)
+{
+  json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "batch_rows", (json_int_t)batch_rows, "batches",
+                        (json_int_t)t->batches_planned, "batches_committed", (json_int_t)t->batches,
+                        "rows_committed", (json_int_t)t->rows_committed, "stored", (json_int_t)t->stored,
+                        "duplicates", (json_int_t)t->duplicates, "learners_opened", (json_int_t)t->learners_opened,
+                        "elapsed_ms", (json_int_t)ms);
+  json_object_update(doc, o);
+  json_decref(o);
+}
+
+static void usage_import(void)
+{
+  fprintf(stderr, "usage: cbctl import FILE.csv [--skip-invalid] [--batch N] [--encoding auto|utf8|gb18030] [--check]\n");
+}
+
+int cbctl_cmd_import(cbctl_ctx_t *ctx, int argc, char **argv)
+{
+  static const struct option opts[] = {
+    {"skip-invalid", no_argument, NULL, 's'}, {"batch", required_argument, NULL, 'b'},
+    {"encoding", required_argument, NULL, 'e'}, {"check", no_argument, NULL, 'c'},
+    {NULL, 0, NULL, 0}};
+  int skip_invalid = 0, check_only = 0;
+  unsigned long batch_opt = 0;
+  struct csvimport_opts copts = {0, CSVIMPORT_ENC_AUTO};
+  int ch;
+  optind = 0;
+  while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    switch (ch) {
+    case 's': skip_invalid = 1; break;
+    case 'c': check_only = 1; break;
+    case 'b': {
+      char *end;
+      errno = 0;
+      batch_opt = strtoul(optarg, &end, 10);
+      if (errno || *end || optarg[0] < '1' || optarg[0] > '9' || batch_opt > ADMIN_IMPORT_ROWS_MAX) {
+        usage_import();
+        return cbctl_usage_error("import", "--batch '%s': a number of rows in 1..%u", optarg, ADMIN_IMPORT_ROWS_MAX);
+      }
+      break;
+    }
+    case 'e':
+      if (strcmp(optarg, "auto") == 0) copts.encoding = CSVIMPORT_ENC_AUTO;
+      else if (strcmp(optarg, "utf8") == 0 || strcmp(optarg, "utf-8") == 0) copts.encoding = CSVIMPORT_ENC_UTF8;
+      else if (strcmp(optarg, "gb18030") == 0) copts.encoding = CSVIMPORT_ENC_GB18030;
+      else return cbctl_usage_error("import", "--encoding '%s': use auto, utf8 or gb18030", optarg);
+      break;
+    default: usage_import(); return 2;
+    }
+  }
+  if (optind + 1 != argc) {
+    usage_import();
+    return cbctl_usage_error("import", "give exactly one FILE.csv");
+  }
+  const char *path = argv[optind];
+  copts.today_yyyymmdd = idcard_yyyymmdd_from_unix((int64_t)time(NULL));
+
+  import_ctx_t ic;
+  memset(&ic, 0, sizeof ic);
+  ic.cli = ctx;
+  ic.errors = json_array();
+  struct csvimport_summary sum;
+  memset(&sum, 0, sizeof sum);
+  int64_t t0 = mono_ms();
+  int rc = csvimport_file(path, &copts, validate_cb, &ic, &sum);
+  int exit_code = 0;
+  if (ic.oom) {
+    exit_code = cbctl_fail(ctx, "NO_MEMORY", "%s: out of memory holding %zu rows", path, ic.nrefs);
+    goto out;
+  }
+  if (rc != 0) {
+    exit_code = cbctl_fail_json(ctx, "BAD_FILE", summary_json(path, &sum, &ic), "%s: %s; nothing imported", path,
+                                sum.error[0] ? sum.error : csvimport_strerror(rc));
+    goto out;
+  }
+  if (sum.invalid > 0 && !skip_invalid) {
+    exit_code = cbctl_fail_json(ctx, "INVALID_ROWS", summary_json(path, &sum, &ic),
+                                "%s: %" PRIu64 " of %" PRIu64 " rows are invalid (listed above); nothing imported "
+                                "(--skip-invalid imports the valid rows)",
+                                path, sum.invalid, sum.rows);
+    goto out;
+  }
+  if (check_only) {
+    if (ctx->json) {
+      json_t *doc = summary_json(path, &sum, &ic);
+      json_object_set_new(doc, "ok", json_true());
+      cbctl_json_print(doc);
+    } else {
+      printf("%s: %" PRIu64 " rows, %" PRIu64 " valid, %" PRIu64 " invalid (%s%s); nothing sent (--check)\n", path,
+             sum.rows, sum.valid, sum.invalid, csvimport_encoding_name(sum.encoding), sum.had_bom ? ", BOM" : "");
+    }
+    goto out;
+  }
+
+  qsort(ic.refs, ic.nrefs, sizeof *ic.refs, ref_cmp);
+  if (cbctl_ensure_connected(ctx) != 0) {
+    exit_code = 1;
+    goto out;
+  }
+  size_t batch_rows = batch_opt ? batch_opt : ctx->conn.node_import_batch_records;
+  if (batch_rows == 0 || batch_rows > ADMIN_IMPORT_ROWS_MAX) batch_rows = ADMIN_IMPORT_ROWS_MAX;
+  size_t budget = ctx->conn.max_frame_bytes > 2 * IMPORT_FRAME_MARGIN_BYTES
+                    ? ctx->conn.max_frame_bytes - IMPORT_FRAME_MARGIN_BYTES
+                    : IMPORT_FRAME_MARGIN_BYTES;
+  send_totals_t t;
+  memset(&t, 0, sizeof t);
+  for (size_t i = 0; i < ic.nrefs; i = batch_end(&ic, i, batch_rows, budget)) t.batches_planned++;
+
+  cbctl_progress_t prog;
+  cbctl_progress_start(&prog, "import", ic.nrefs, !ctx->quiet);
+  char err[2048];
+  size_t from = 0;
+  while (from < ic.nrefs) {
+    size_t to = batch_end(&ic, from, batch_rows, budget);
+    rc = send_batch(&ic, from, to, &t, err, sizeof err);
+    if (rc != CBCTL_OK) {
+      cbctl_progress_finish(&prog);
+      json_t *doc = summary_json(path, &sum, &ic);
+      add_totals(doc, &t, batch_rows, mono_ms() - t0);
+      exit_code = cbctl_fail_json(ctx, rc == CBCTL_EIO ? "UNAVAILABLE" : "REFUSED", doc,
+                                  "import stopped at batch %" PRIu64 " of %" PRIu64 ": %s; the %" PRIu64
+                                  " batches (%" PRIu64 " rows) before it are committed; run the same import "
+                                  "again to complete it",
+                                  t.batches + 1, t.batches_planned, err, t.batches, t.rows_committed);
+      goto out;
+    }
+    from = to;
+    cbctl_progress_update(&prog, from);
+  }
+  cbctl_progress_finish(&prog);
+  int64_t ms = mono_ms() - t0;
+  if (ctx->json) {
+    json_t *doc = summary_json(path, &sum, &ic);
+    json_object_set_new(doc, "ok", json_true());
+    add_totals(doc, &t, batch_rows, ms);
+    cbctl_json_print(doc);
+  } else {
+    printf("Imported %s (%s%s) into node %s in %.1f s\n", path, csvimport_encoding_name(sum.encoding),
+           sum.had_bom ? ", BOM" : "", ctx->conn.node_id, (double)ms / 1000.0);
+    static const char *const hdr[] = {"rows", "stored", "duplicates", "skipped", "learners opened", "batches"};
+    cbctl_table_t tab;
+    cbctl_table_init(&tab, 6, hdr);
+    tab.right_align = 0x3f;
+    char c[6][24];
+    snprintf(c[0], 24, "%" PRIu64, sum.rows);
+    snprintf(c[1], 24, "%" PRIu64, t.stored);
+    snprintf(c[2], 24, "%" PRIu64, t.duplicates);
+    snprintf(c[3], 24, "%" PRIu64, sum.invalid);
+    snprintf(c[4], 24, "%" PRIu64, t.learners_opened);
+    snprintf(c[5], 24, "%" PRIu64, t.batches);
+    const char *row[] = {c[0], c[1], c[2], c[3], c[4], c[5]};
+    cbctl_table_add(&tab, row);
+    cbctl_table_print(&tab, stdout);
+    cbctl_table_free(&tab);
+    if (sum.invalid) printf("%" PRIu64 " invalid rows skipped (listed above)\n", sum.invalid);
+  }
+out:
+  json_decref(ic.errors);
+  free(ic.packed);
+  free(ic.refs);
+  return exit_code;
+}
