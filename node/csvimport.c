@@ -773,6 +773,9 @@ static void validate_row(struct ctx *c) {
     else if (r->awarded_on < CSVIMPORT_MIN_AWARDED)
       row_error(c, CSVIMPORT_ROW_EDATE, CSVIMPORT_COL_AWARDED_ON,
                 "'%s' is before 1900-01-01", shown);
+    else if (r->awarded_on > CSVIMPORT_MAX_AWARDED)
+      row_error(c, CSVIMPORT_ROW_EDATE, CSVIMPORT_COL_AWARDED_ON,
+                "'%s' is after 2099-12-31", shown);
     else if (today > 0 && r->awarded_on > today)
       row_error(c, CSVIMPORT_ROW_EDATE, CSVIMPORT_COL_AWARDED_ON,
                 "'%s' is in the future (today is %08d)", shown, (int)today);
@@ -796,7 +799,7 @@ static void validate_row(struct ctx *c) {
   take_text(c, CSVIMPORT_COL_DEPOSITOR_CODE, r->depositor_code,
             CSVIMPORT_CODE_MAX);
   take_text(c, CSVIMPORT_COL_DEPOSITOR_NAME, r->depositor_name,
-            CSVIMPORT_TITLE_MAX);
+            CSVIMPORT_DEPOSITOR_NAME_MAX);
 }
 
 static void row_cb(int term, void *ud) {

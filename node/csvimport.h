@@ -39,8 +39,10 @@
 #define CSVIMPORT_TITLE_MAX 256    /* title, depositor_name */
 #define CSVIMPORT_LEVEL_MAX 32
 #define CSVIMPORT_SCORE_MAX 32
+#define CSVIMPORT_DEPOSITOR_NAME_MAX 128 /* storage's bound (records.md) */
 #define CSVIMPORT_MAX_CREDITS_MILLI 1000000 /* 1000.000 credits */
 #define CSVIMPORT_MIN_AWARDED 19000101
+#define CSVIMPORT_MAX_AWARDED 20991231 /* storage's range (records.md) */
 #define CSVIMPORT_WHY_MAX 512      /* reason text handed to the callback */
 
 /* File-level results. X(name, value, description). */
@@ -138,7 +140,8 @@ struct csv_row {
   int32_t awarded_on;            /* YYYYMMDD, a real date */
   int depositor_role;            /* enum csvimport_role */
   char depositor_code[CSVIMPORT_CODE_MAX + 1];
-  char depositor_name[CSVIMPORT_TITLE_MAX + 1];
+  char depositor_name[CSVIMPORT_TITLE_MAX + 1]; /* at most
+                                  CSVIMPORT_DEPOSITOR_NAME_MAX bytes used */
 };
 
 /* Why a row was refused. */

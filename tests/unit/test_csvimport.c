@@ -438,6 +438,11 @@ static void test_every_bad_field(void **st) {
        ",4,86,2019-01-15,,,",
        CSVIMPORT_ROW_ETOOLONG, CSVIMPORT_COL_ISSUER,
        "issuer: 65 bytes, at most 64"},
+      {"11010519491231002X,张伟,course,I,C,T,,4,86,2019-01-15,outlet,O,"
+       "一二三四五六七八九十一二三四五六七八九十一二"
+       "三四五六七八九十一二三四五六七八九十一二三",
+       CSVIMPORT_ROW_ETOOLONG, CSVIMPORT_COL_DEPOSITOR_NAME,
+       "depositor_name: 129 bytes, at most 128"},
   };
   size_t n = sizeof cases / sizeof cases[0];
   /* One file: a valid row first, then each bad row, each on its own line. */
@@ -466,6 +471,23 @@ static void test_every_bad_field(void **st) {
   }
   free(c.v);
   free(text);
+}
+
+static void test_dates_without_today(void **st) {
+  (void)st;
+  struct collect c = {0};
+  struct csvimport_summary sum;
+  const char *text = HEADER
+      "11010519491231002X,张伟,course,I,C,T,,4,86,2030-01-01,,,\n"
+      "11010519491231002X,张伟,course,I,C,T,,4,86,2100-01-01,,,\n";
+  /* No today: only the schema's 2099 limit applies. */
+  assert_int_equal(
+      csvimport_buffer(text, strlen(text), NULL, collect_cb, &c, &sum), 0);
+  assert_int_equal(c.n, 2);
+  assert_true(c.v[0].ok);
+  assert_false(c.v[1].ok);
+  expect_contains(c.v[1].why, "after 2099-12-31");
+  free(c.v);
 }
 
 static void test_several_errors_in_one_row(void **st) {
@@ -685,6 +707,7 @@ int main(void) {
       cmocka_unit_test(test_empty_and_header_only),
       cmocka_unit_test(test_header_mismatch),
       cmocka_unit_test(test_every_bad_field),
+      cmocka_unit_test(test_dates_without_today),
       cmocka_unit_test(test_several_errors_in_one_row),
       cmocka_unit_test(test_field_too_long_and_malformed),
       cmocka_unit_test(test_stop_and_args),
