@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "records.pb-c.h"
 
@@ -157,23 +156,9 @@ int store_write(store *s, store_write_fn fn, void *arg) {
  * read-only shared file mapping that only unmaps clean page-cache pages,
  * which later reads fault back in (no I/O while they stay cached). */
 static void release_map(store *s) {
-  /* LMDB does not export the map's address; find data.mdb's mappings by
-   * device and inode. Best effort: on any failure the pages stay mapped. */
-  mdb_filehandle_t fd;
-  struct stat st;
-  if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &st)) return;
-  FILE *f = fopen("/proc/self/maps", "r");
-  if (!f) return;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    unsigned long lo, hi, off, ino;
-    unsigned maj, mnr;
-    if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &lo, &hi, &off, &maj, &mnr,
-               &ino) == 6 &&
-        ino == st.st_ino && maj == major(st.st_dev) && mnr == minor(st.st_dev))
-      (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
-  }
-  fclose(f);
+  MDB_envinfo info;
+  if (mdb_env_info(s->env, &info) || !info.me_mapaddr) return;
+  (void)madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
 }
 
 /* ---- open / close -------------------------------------------------------- */
