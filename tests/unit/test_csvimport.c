@@ -222,6 +222,20 @@ static void test_gb18030_fixture(void **st) {
   assert_int_equal(c.n, 0);
 }
 
+static void test_stdin(void **st) {
+  (void)st;
+  /* "-" reads standard input (held in memory for the encoding check). */
+  assert_non_null(freopen(fixture("gb18030.csv"), "rb", stdin));
+  struct collect c = {0};
+  struct csvimport_summary sum;
+  int rc = csvimport_file("-", &opts, collect_cb, &c, &sum);
+  if (rc) fail_msg("%s", sum.error);
+  assert_int_equal(sum.encoding, CSVIMPORT_ENC_GB18030);
+  assert_int_equal(sum.valid, 3);
+  assert_string_equal(c.v[0].row.name, "刘䶮");
+  free(c.v);
+}
+
 /* Converts UTF-8 text to GB18030 with iconv. */
 static char *to_gb18030(const char *in, size_t inlen, size_t *outlen) {
   iconv_t cd = iconv_open("GB18030", "UTF-8");
@@ -703,6 +717,7 @@ int main(void) {
       cmocka_unit_test(test_bom_and_crlf_in_memory),
       cmocka_unit_test(test_gb18030_fixture),
       cmocka_unit_test(test_gb18030_across_chunks),
+      cmocka_unit_test(test_stdin),
       cmocka_unit_test(test_encoding_errors),
       cmocka_unit_test(test_empty_and_header_only),
       cmocka_unit_test(test_header_mismatch),
