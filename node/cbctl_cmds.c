@@ -170,7 +170,7 @@ int cbctl_cmd_learner(cbctl_ctx_t *ctx, int argc, char **argv)
   optind = 0;
   argc--;
   argv++;
-  while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (ch) {
     case 'i': id = optarg; break;
     case 'n': name = optarg; break;
@@ -227,7 +227,7 @@ int cbctl_cmd_deposit(cbctl_ctx_t *ctx, int argc, char **argv)
              *credits_s = NULL, *score = "", *awarded_s = NULL, *role_s = NULL, *dcode = "", *dname = "";
   int ch;
   optind = 0;
-  while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (ch) {
     case 'i': id = optarg; break;
     case 'k': kind_s = optarg; break;
@@ -364,7 +364,7 @@ int cbctl_cmd_transcript(cbctl_ctx_t *ctx, int argc, char **argv)
   const char *id = NULL, *ref = NULL;
   int ch;
   optind = 0;
-  while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (ch) {
     case 'i': id = optarg; break;
     case 'r': ref = optarg; break;
@@ -476,7 +476,7 @@ int cbctl_cmd_generate(cbctl_ctx_t *ctx, int argc, char **argv)
   unsigned flags = 0;
   int ch;
   optind = 0;
-  while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (ch) {
     case 's': seed_s = optarg; break;
     case 'l': learners_s = optarg; break;
