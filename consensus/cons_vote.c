@@ -127,37 +127,64 @@ static void keep_block(uint8_t **dst, size_t *dst_len, uint8_t *dst_hash,
   memcpy(dst_hash, p->block_hash, CONS_HASH_BYTES);
 }
 
+/* The block with hash h we hold at this height: the round's proposal, or
+ * our locked or valid block (which survive a restart; the proposal does not).
+ * Deciding on any block whose hash 2f+1 members precommitted is safe: the
+ * proposer's signature adds nothing to the certificate. */
+static const uint8_t *block_for(cons *c, cons_rnd *r, const uint8_t *h,
+                                size_t *len) {
+  if (r->prop_msg && memcmp(r->prop.block_hash, h, CONS_HASH_BYTES) == 0) {
+    if (!cons_round_prop_valid(c, r)) return NULL;
+    *len = r->prop.block_len;
+    return r->prop.block;
+  }
+  const uint8_t *b = NULL;
+  if (c->locked_block && memcmp(c->locked_hash, h, CONS_HASH_BYTES) == 0) {
+    b = c->locked_block;
+    *len = c->locked_len;
+  } else if (c->valid_block && memcmp(c->valid_hash, h, CONS_HASH_BYTES) == 0) {
+    b = c->valid_block;
+    *len = c->valid_len;
+  }
+  return b && cons_block_valid(c, b, *len) == 0 ? b : NULL;
+}
+
+static bool decide_round(cons *c, cons_rnd *r, const uint8_t *h) {
+  size_t block_len = 0;
+  if (cons_count(r, CONS_PRECOMMIT, h, false) < c->quorum) return false;
+  const uint8_t *blk = block_for(c, r, h, &block_len);
+  if (!blk) return false;
+  const uint8_t *pcs[CONS_MAX_MEMBERS];
+  size_t n = 0;
+  for (uint32_t m = 0; m < c->cfg.n_members; m++) {
+    const cons_vote_slot *s = cons_vote_for(r, CONS_PRECOMMIT, m, h);
+    if (s) pcs[n++] = s->msg;
+  }
+  uint8_t *cert = NULL;
+  size_t cert_len = 0;
+  int rc = cons_cert_make(c->height, (uint32_t)r->round, h, pcs, n, &cert,
+                          &cert_len);
+  assert(rc == 0);
+  uint8_t hash[CONS_HASH_BYTES];
+  memcpy(hash, h, CONS_HASH_BYTES);
+  /* the block lives in the round slot or the lock, which commit clears */
+  uint8_t *block = malloc(block_len);
+  assert(block != NULL);
+  memcpy(block, blk, block_len);
+  cons_commit(c, block, block_len, hash, cert, cert_len, NULL, 0);
+  free(block);
+  free(cert);
+  return true;
+}
+
 static bool try_decide(cons *c) {
   /* line 49: a proposal and 2f+1 precommits for it in any round */
   for (size_t i = 0; i < CONS_ROUND_SLOTS; i++) {
     cons_rnd *r = &c->rounds[i];
-    if (r->round < 0 || !r->prop_msg) continue;
-    if (cons_count(r, CONS_PRECOMMIT, r->prop.block_hash, false) < c->quorum)
-      continue;
-    if (!cons_round_prop_valid(c, r)) continue;
-    const uint8_t *pcs[CONS_MAX_MEMBERS];
-    size_t n = 0;
-    for (uint32_t m = 0; m < c->cfg.n_members; m++) {
-      const cons_vote_slot *s =
-          cons_vote_for(r, CONS_PRECOMMIT, m, r->prop.block_hash);
-      if (s) pcs[n++] = s->msg;
-    }
-    uint8_t *cert = NULL;
-    size_t cert_len = 0;
-    int rc = cons_cert_make(c->height, (uint32_t)r->round, r->prop.block_hash,
-                            pcs, n, &cert, &cert_len);
-    assert(rc == 0);
-    uint8_t hash[CONS_HASH_BYTES];
-    memcpy(hash, r->prop.block_hash, CONS_HASH_BYTES);
-    /* the block lives in the round slot, which commit clears: copy it */
-    uint8_t *block = malloc(r->prop.block_len);
-    size_t block_len = r->prop.block_len;
-    assert(block != NULL);
-    memcpy(block, r->prop.block, block_len);
-    cons_commit(c, block, block_len, hash, cert, cert_len, NULL, 0);
-    free(block);
-    free(cert);
-    return true;
+    if (r->round < 0) continue;
+    if (r->prop_msg && decide_round(c, r, r->prop.block_hash)) return true;
+    if (c->locked_block && decide_round(c, r, c->locked_hash)) return true;
+    if (c->valid_block && decide_round(c, r, c->valid_hash)) return true;
   }
   return false;
 }
