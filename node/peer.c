@@ -197,6 +197,11 @@ static const frame_type_t peer_types[] = {
     {CB__ENVELOPE__MSG_LOOKUP_RESPONSE, "lookup_response", v_lookup_response},
 };
 
+const frame_type_t *peer_frame_types(size_t *n) {
+  *n = sizeof peer_types / sizeof *peer_types;
+  return peer_types;
+}
+
 static int is_reply(Cb__Envelope__MsgCase c) {
   return c == CB__ENVELOPE__MSG_LOOKUP_RESPONSE || c == CB__ENVELOPE__MSG_PEER_ERROR;
 }

@@ -24,6 +24,7 @@
 
 #include <uv.h>
 
+#include "frame.h"
 #include "tls.h"
 #include "wire.pb-c.h"
 
@@ -137,6 +138,10 @@ void peer_net_stats(const peer_net_t *net, peer_stats_t *out);
 /* Closes everything; pending requests get -PEER_E_CLOSING. done(arg) runs
  * once every handle is closed; the net is freed right after it returns. */
 void peer_net_close(peer_net_t *net, void (*done)(void *arg), void *arg);
+
+/* The message types a peer session serves, with their content checks
+ * (frame_decode's table; also used by the fuzz target). */
+const frame_type_t *peer_frame_types(size_t *n);
 
 /* Reconnect delay before attempt n (0-based): exponential from base_ms,
  * capped at max_ms, "equal jitter": half fixed, half random from rnd. Pure. */
