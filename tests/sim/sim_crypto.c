@@ -78,7 +78,7 @@ sim_keyring *sim_keyring_new(uint32_t n, uint64_t seed, bool real) {
   for (uint32_t m = 0; m < n; m++) {
     uint8_t in[16];
     for (int i = 0; i < 8; i++) in[i] = (uint8_t)(seed >> (8 * i));
-    for (int i = 0; i < 8; i++) in[8 + i] = (uint8_t)(m >> (8 * i));
+    for (int i = 0; i < 8; i++) in[8 + i] = (uint8_t)((uint64_t)m >> (8 * i));
     cons_sha256(in, sizeof in, k->secret[m]);
     if (!real) continue;
     k->priv[m] = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->secret[m], 32);
