@@ -362,7 +362,7 @@ static void make_operator_material(fx_t *f) {
   sh_run("bash '%s/deploy/keys.sh' operator '%s/ca2' '%s/ops' foreign admin", src, f->dir, f->dir);
   sh_run("bash '%s/deploy/keys.sh' node '%s/node' sh >/dev/null", src, f->dir);
   /* The script refuses an outlet without institution and unknown roles. */
-  char cmd[1024];
+  char cmd[4096];
   snprintf(cmd, sizeof cmd, "bash '%s/deploy/keys.sh' operator '%s/ca' '%s/ops' x outlet 2>/dev/null",
            src, f->dir, f->dir);
   assert_true(system(cmd) != 0);
