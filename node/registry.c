@@ -18,6 +18,7 @@ struct registry {
   unsigned refs;
   uint8_t federation_key[REGISTRY_FEDERATION_KEY_BYTES];
   size_t nmembers;
+  size_t nmembers_alloc;
   registry_member_t *members;
 };
 
@@ -226,6 +227,10 @@ static int parse_key(json_t *k, const char *mwhere, size_t ki, registry_key_t *o
     return rc;
   if (out->not_after_ms <= out->not_before_ms)
     return fail(err, errlen, REGISTRY_E_INVALID, "%s: not_after is not after not_before", where);
+  out->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, out->public_key,
+                                          REGISTRY_KEY_BYTES);
+  if (!out->pkey)
+    return fail(err, errlen, REGISTRY_E_INVALID, "%s: public_key is not an Ed25519 key", where);
   return 0;
 }
 
@@ -303,6 +308,7 @@ static int parse_root(json_t *root, registry_t *reg, char *err, size_t errlen) {
                 REGISTRY_MAX_MEMBERS);
   reg->members = calloc(json_array_size(members), sizeof *reg->members);
   if (!reg->members) return fail(err, errlen, REGISTRY_E_NOMEM, "registry: out of memory");
+  reg->nmembers_alloc = json_array_size(members);
   size_t mi;
   json_t *m;
   json_array_foreach(members, mi, m) {
@@ -394,6 +400,8 @@ void registry_release(registry_t *reg) {
   if (!reg) return;
   assert(reg->refs > 0);
   if (--reg->refs) return;
+  for (size_t i = 0; reg->members && i < reg->nmembers_alloc; i++)
+    for (size_t k = 0; k < REGISTRY_MAX_KEYS; k++) EVP_PKEY_free(reg->members[i].keys[k].pkey);
   free(reg->members);
   OPENSSL_cleanse(reg->federation_key, sizeof reg->federation_key);
   free(reg);
@@ -433,6 +441,12 @@ int registry_key_valid_at(const registry_member_t *member, const uint8_t pub[REG
     return 0;
   }
   return -REGISTRY_E_KEY_UNKNOWN;
+}
+
+EVP_PKEY *registry_key_pkey(const registry_member_t *member, const uint8_t pub[REGISTRY_KEY_BYTES]) {
+  for (size_t k = 0; member && pub && k < member->nkeys; k++)
+    if (memcmp(member->keys[k].public_key, pub, REGISTRY_KEY_BYTES) == 0) return member->keys[k].pkey;
+  return NULL;
 }
 
 const uint8_t *registry_federation_key(const registry_t *reg) { return reg->federation_key; }

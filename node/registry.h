@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #define REGISTRY_KEY_BYTES 32u
 #define REGISTRY_FEDERATION_KEY_BYTES 32u
 #define REGISTRY_NODE_ID_MAX 63u
@@ -47,6 +49,7 @@ typedef struct registry_key {
   uint8_t public_key[REGISTRY_KEY_BYTES];
   int64_t not_before_ms; /* inclusive */
   int64_t not_after_ms;  /* exclusive; REGISTRY_TIME_OPEN if unbounded */
+  EVP_PKEY *pkey;        /* the same key imported once, for verification */
 } registry_key_t;
 
 typedef struct registry_member {
@@ -84,6 +87,9 @@ const registry_member_t *registry_find_key_owner(const registry_t *reg,
 int registry_key_valid_at(const registry_member_t *member, const uint8_t pub[REGISTRY_KEY_BYTES],
                           int64_t time_ms);
 const uint8_t *registry_federation_key(const registry_t *reg);
+/* The member's key pub, imported for OpenSSL (owned by the snapshot); NULL
+ * if pub is not one of its keys. */
+EVP_PKEY *registry_key_pkey(const registry_member_t *member, const uint8_t pub[REGISTRY_KEY_BYTES]);
 
 /* Parses a time given as integer milliseconds since the Unix epoch or as
  * RFC 3339 text ("2026-01-01T00:00:00Z", fractional seconds and +hh:mm

@@ -84,14 +84,8 @@ int sigstmt_ed25519_sign(EVP_PKEY *key, const uint8_t *msg, size_t len,
   return 0;
 }
 
-int sigstmt_ed25519_verify(const uint8_t pub[SIGSTMT_PUBKEY_BYTES], const uint8_t *msg,
-                           size_t len, const uint8_t sig[SIGSTMT_SIG_BYTES]) {
-  if (!pub || (!msg && len) || !sig) return -SIGSTMT_E_ARG;
-  EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SIGSTMT_PUBKEY_BYTES);
-  if (!k) {
-    ERR_clear_error();
-    return -SIGSTMT_E_KEY;
-  }
+static int verify_with(EVP_PKEY *k, const uint8_t *msg, size_t len,
+                       const uint8_t sig[SIGSTMT_SIG_BYTES]) {
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   int rc = -SIGSTMT_E_NOMEM;
   if (ctx) {
@@ -102,8 +96,20 @@ int sigstmt_ed25519_verify(const uint8_t pub[SIGSTMT_PUBKEY_BYTES], const uint8_
              : -SIGSTMT_E_BAD_SIGNATURE;
     EVP_MD_CTX_free(ctx);
   }
-  EVP_PKEY_free(k);
   ERR_clear_error();
+  return rc;
+}
+
+int sigstmt_ed25519_verify(const uint8_t pub[SIGSTMT_PUBKEY_BYTES], const uint8_t *msg,
+                           size_t len, const uint8_t sig[SIGSTMT_SIG_BYTES]) {
+  if (!pub || (!msg && len) || !sig) return -SIGSTMT_E_ARG;
+  EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, SIGSTMT_PUBKEY_BYTES);
+  if (!k) {
+    ERR_clear_error();
+    return -SIGSTMT_E_KEY;
+  }
+  int rc = verify_with(k, msg, len, sig);
+  EVP_PKEY_free(k);
   return rc;
 }
 
@@ -143,6 +149,18 @@ int sigstmt_verify_raw(const uint8_t pub[SIGSTMT_PUBKEY_BYTES], const char *tag,
   int rc = tagged(tag, body, len, &msg, &mlen);
   if (rc) return rc;
   rc = sigstmt_ed25519_verify(pub, msg, mlen, sig);
+  free(msg);
+  return rc;
+}
+
+int sigstmt_verify_pkey(EVP_PKEY *pub, const char *tag, const uint8_t *body, size_t len,
+                        const uint8_t sig[SIGSTMT_SIG_BYTES]) {
+  if (!pub || !sig) return -SIGSTMT_E_ARG;
+  uint8_t *msg;
+  size_t mlen;
+  int rc = tagged(tag, body, len, &msg, &mlen);
+  if (rc) return rc;
+  rc = verify_with(pub, msg, mlen, sig);
   free(msg);
   return rc;
 }
@@ -200,8 +218,10 @@ int sigstmt_verify(const registry_t *reg, const Cb__SignedStatement *st, const c
   if (registry_key_valid_at(m, st->public_key.data, 0) == -REGISTRY_E_KEY_UNKNOWN)
     return fail(err, errlen, SIGSTMT_E_KEY_NOT_SIGNERS, "statement: key is not one of %s's keys",
                 m->node_id);
-  int rc = sigstmt_verify_raw(st->public_key.data, tag, st->body.data, st->body.len,
-                              st->signature.data);
+  EVP_PKEY *pk = registry_key_pkey(m, st->public_key.data);
+  int rc = pk ? sigstmt_verify_pkey(pk, tag, st->body.data, st->body.len, st->signature.data)
+              : sigstmt_verify_raw(st->public_key.data, tag, st->body.data, st->body.len,
+                                   st->signature.data);
   if (rc)
     return fail(err, errlen, -rc, "statement by %s: %s (tag %s)", m->node_id,
                 sigstmt_strerror(rc), tag);

@@ -77,6 +77,9 @@ int sigstmt_sign_raw(EVP_PKEY *key, const char *tag, const uint8_t *body, size_t
  * -SIGSTMT_E_BAD_SIGNATURE (or another error for bad arguments). */
 int sigstmt_verify_raw(const uint8_t pub[SIGSTMT_PUBKEY_BYTES], const char *tag,
                        const uint8_t *body, size_t len, const uint8_t sig[SIGSTMT_SIG_BYTES]);
+/* Same with an already imported public key (the registry's). */
+int sigstmt_verify_pkey(EVP_PKEY *pub, const char *tag, const uint8_t *body, size_t len,
+                        const uint8_t sig[SIGSTMT_SIG_BYTES]);
 /* Plain Ed25519 (no tag), for test vectors and benchmarks. */
 int sigstmt_ed25519_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[SIGSTMT_SIG_BYTES]);
 int sigstmt_ed25519_verify(const uint8_t pub[SIGSTMT_PUBKEY_BYTES], const uint8_t *msg, size_t len,
