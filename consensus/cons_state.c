@@ -33,11 +33,29 @@ static uint8_t *put_pol(const cons *c, uint8_t *p) {
   return p;
 }
 
+/* Our own votes of the previous round: a peer still in that round may need
+ * them to reach its quorum or its timeout, and we may not sign them again. */
+static uint8_t *put_prev_own(const cons *c, uint8_t *p, uint8_t type) {
+  const cons_rnd *r = NULL;
+  if (c->round > 0 && c->step != CONS_STEP_NEW_HEIGHT) {
+    r = &c->rounds[(c->round - 1) % CONS_ROUND_SLOTS];
+    if (r->round != (int64_t)c->round - 1) r = NULL;
+  }
+  const cons_vote_slot *s =
+      r ? (type == CONS_PREVOTE ? &r->prevote[c->cfg.self]
+                                : &r->precommit[c->cfg.self])
+        : NULL;
+  if (!s || !s->has) return put_u32(p, 0);
+  p = put_u32(p, CONS_VOTE_MSG_BYTES);
+  return put_bytes(p, s->msg, CONS_VOTE_MSG_BYTES);
+}
+
 int cons_state_encode(const cons *c, uint8_t **out, size_t *len) {
   size_t total = 4 + 1 + 8 + 4 + 1 + 8 + 4 + 1 + CONS_HASH_BYTES + 4 + 4 +
                  c->locked_len + 4 + 4 + c->valid_len + 4 + c->own_prop_len +
                  4 + CONS_VOTE_MSG_BYTES + 4 + CONS_VOTE_MSG_BYTES +
-                 4 + CONS_MAX_MEMBERS * CONS_VOTE_MSG_BYTES + CONS_HASH_BYTES;
+                 4 + CONS_MAX_MEMBERS * CONS_VOTE_MSG_BYTES +
+                 2 * (4 + CONS_VOTE_MSG_BYTES) + CONS_HASH_BYTES;
   uint8_t *b = malloc(total), *p = b;
   if (!b) return CONS_ENOMEM;
   p = put_bytes(p, magic, 4);
@@ -63,6 +81,8 @@ int cons_state_encode(const cons *c, uint8_t **out, size_t *len) {
   p = put_u32(p, c->has_own_precommit ? CONS_VOTE_MSG_BYTES : 0);
   if (c->has_own_precommit)
     p = put_bytes(p, c->own_precommit, CONS_VOTE_MSG_BYTES);
+  p = put_prev_own(c, p, CONS_PREVOTE);
+  p = put_prev_own(c, p, CONS_PRECOMMIT);
   cons_sha256(b, (size_t)(p - b), p);
   p += CONS_HASH_BYTES;
   assert((size_t)(p - b) <= total);
@@ -156,6 +176,19 @@ int cons_state_restore(cons *c, const uint8_t *data, size_t len) {
     rc = restore_vote(c, &cur, CONS_PRECOMMIT, c->own_precommit,
                       &c->has_own_precommit);
   if (rc) return rc;
+  const uint8_t *prev[2];
+  for (int i = 0; i < 2; i++) {
+    size_t n;
+    prev[i] = cur_lenbytes(&cur, CONS_VOTE_MSG_BYTES, &n);
+    if (cur.err) return fail(c, "truncated previous-round vote");
+    cons_vote v;
+    if (n && (n != CONS_VOTE_MSG_BYTES || cons_vote_decode(prev[i], n, &v) ||
+              v.type != (i ? CONS_PRECOMMIT : CONS_PREVOTE) ||
+              v.height != c->height || v.round + 1 != c->round ||
+              v.voter != c->cfg.self))
+      return fail(c, "previous-round vote does not match the state");
+    if (!n) prev[i] = NULL;
+  }
   if (cur_finish(&cur)) return fail(c, "trailing bytes in state record");
   if (plen) {
     cons_proposal p;
@@ -172,6 +205,9 @@ int cons_state_restore(cons *c, const uint8_t *data, size_t len) {
   for (uint32_t i = 0; i < n_pol; i++)
     (void)cons_on_vote(c, CONS_BROADCAST, pol + i * CONS_VOTE_MSG_BYTES,
                        CONS_VOTE_MSG_BYTES);
+  for (int i = 0; i < 2; i++)
+    if (prev[i])
+      (void)cons_on_vote(c, c->cfg.self, prev[i], CONS_VOTE_MSG_BYTES);
   if (c->has_own_prevote)
     (void)cons_on_vote(c, c->cfg.self, c->own_prevote, CONS_VOTE_MSG_BYTES);
   if (c->has_own_precommit)

@@ -48,10 +48,13 @@ void cons_rebroadcast(cons *c) {
     relay_votes(c, r, CONS_PREVOTE, NULL);
     relay_votes(c, r, CONS_PRECOMMIT, NULL);
   }
-  /* the precommits that let us leave the previous round let a peer still
-   * waiting there time out too */
+  /* the votes of the previous round let a peer still waiting there (for
+   * 2f+1 prevotes or precommits to arm its timeout) follow us */
   cons_rnd *prev = c->round ? cons_round_get(c, c->round - 1, false) : NULL;
-  if (prev) relay_votes(c, prev, CONS_PRECOMMIT, NULL);
+  if (prev) {
+    relay_votes(c, prev, CONS_PREVOTE, NULL);
+    relay_votes(c, prev, CONS_PRECOMMIT, NULL);
+  }
   if (c->valid_round >= 0 && (uint32_t)c->valid_round != c->round)
     cons_relay_pol(c);
 }
