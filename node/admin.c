@@ -312,7 +312,14 @@ static int prepare_socket_path(const char *path, char *err, size_t errlen)
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  size_t plen = strlen(path);
+  if (plen >= sizeof sa.sun_path) {
+    close(fd);
+    snprintf(err, errlen, "admin socket path is %zu bytes; the limit is %zu", plen,
+             sizeof sa.sun_path - 1);
+    return -1;
+  }
+  memcpy(sa.sun_path, path, plen);
   int live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
   close(fd);
   if (live) {
