@@ -75,6 +75,7 @@ struct session {
   int hello_received;
   char peer_node[NODE_MAX];
   uint64_t started_ms, last_rx_ms;
+  uint64_t last_write_ms; /* last completed write: progress while paused */
   int ping_outstanding;
   uint64_t ping_counter;
   size_t queued_bytes;
@@ -227,6 +228,7 @@ static void on_write(uv_write_t *req, int status) {
   write_req_t *w = (write_req_t *)req;
   session_t *s = w->s;
   s->queued_bytes -= w->len;
+  s->last_write_ms = now_ms(s->net);
   free(w);
   if (status < 0) {
     session_close(s, "write: %s", uv_strerror(status));
@@ -252,7 +254,10 @@ static int session_flush(session_t *s) {
   s->queued_bytes += w->len;
   if (s->queued_bytes > s->net->stats.max_queued_bytes)
     s->net->stats.max_queued_bytes = s->queued_bytes;
-  if (s->queued_bytes > s->net->cfg.limits.write_high_bytes) set_paused(s, 1);
+  if (s->queued_bytes > s->net->cfg.limits.write_high_bytes && !s->paused) {
+    s->last_write_ms = now_ms(s->net);
+    set_paused(s, 1);
+  }
   return 0;
 }
 
@@ -602,7 +607,15 @@ static void session_timer_cb(uv_timer_t *t) {
       session_close(s, "handshake timeout (%llu ms)", (unsigned long long)lim->handshake_timeout_ms);
       return;
     }
-  } else if (!s->paused) {
+  } else if (s->paused) {
+    /* A peer that takes none of our answers for a whole idle period is
+     * gone or hostile: free its slot. */
+    if (now - s->last_write_ms >= lim->idle_timeout_ms) {
+      net->stats.idle_timeouts++;
+      session_close(s, "peer not reading for %llu ms", (unsigned long long)lim->idle_timeout_ms);
+      return;
+    }
+  } else {
     if (now - s->last_rx_ms >= lim->idle_timeout_ms) {
       net->stats.idle_timeouts++;
       session_close(s, "idle timeout (%llu ms)", (unsigned long long)lim->idle_timeout_ms);
@@ -633,6 +646,8 @@ static void session_arm(session_t *s) {
   uint64_t now = now_ms(s->net), at;
   if (!s->hello_received) {
     at = s->started_ms + lim->handshake_timeout_ms;
+  } else if (s->paused) {
+    at = s->last_write_ms + lim->idle_timeout_ms;
   } else {
     at = s->last_rx_ms + lim->idle_timeout_ms;
     if (!s->ping_outstanding && s->last_rx_ms + lim->keepalive_ms < at)

@@ -48,6 +48,7 @@ typedef struct fx {
   int nheld;
   int ignore_marked;        /* do not answer bodies starting with "ignore" */
   size_t reply_pad;         /* extra bytes added to each answer */
+  uint64_t idle_ms;         /* sh's idle timeout when set */
   int answered;
 } fx_t;
 
@@ -148,6 +149,10 @@ static void start_node(fx_t *f, node_t *n, const char *id, int listen) {
   peer_config_t c = {.loop = &f->loop, .node_id = id, .server_tls = n->srv, .client_tls = n->cli,
                      .rand = zero_rand, .on_request = on_request, .arg = f};
   limits(&c.limits);
+  if (f->idle_ms) {
+    c.limits.idle_timeout_ms = f->idle_ms;
+    c.limits.keepalive_ms = f->idle_ms / 3;
+  }
   char err[256];
   if (peer_net_new(&c, &n->net, err, sizeof err)) fail_msg("%s", err);
   if (listen && peer_net_listen(n->net, "127.0.0.1", 0, &f->sh_port, err, sizeof err))
@@ -722,6 +727,26 @@ static void test_back_pressure(void **state) {
   js_still_served(f);
 }
 
+static void test_peer_not_reading_is_dropped(void **state) {
+  fx_t *f = *state;
+  f->idle_ms = 600;
+  two_nodes(f);
+  f->reply_pad = 60000;
+  raw_t r = {.lookups = 400, .read_delay_ms = 2500};
+  run_raw(f, &r);
+  peer_stats_t st;
+  peer_net_stats(f->sh.net, &st);
+  /* sh paused, saw no write progress for a whole idle period, and closed
+   * the session rather than hold its slot and queue forever. */
+  assert_true(st.reads_paused >= 1);
+  assert_true(st.idle_timeouts >= 1);
+  assert_true(r.closed_by_server);
+  assert_true(r.replies < r.lookups);
+  assert_true(st.max_queued_bytes <= 256 * 1024 + 70000);
+  f->reply_pad = 0;
+  js_still_served(f); /* js answers pings, so its session stayed */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backoff_pure),
@@ -731,6 +756,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_hostile_frames, setup, teardown),
       cmocka_unit_test_setup_teardown(test_silent_client_and_flood, setup, teardown),
       cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_peer_not_reading_is_dropped, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
