@@ -23,6 +23,7 @@ int config_region_valid(const char *region)
 /* Which keys were seen, to catch repeats and missing required keys. */
 enum {
   K_ID, K_REGION, K_DATA_DIR, K_ADMIN_SOCKET, K_IDENTITY, K_FEDKEY, K_LOG_LEVEL,
+  K_REGISTRY, K_PEER_LISTEN,
   K_MAX_FRAME, K_MAP_SIZE, K_IMPORT_BATCH, K_MAX_ADMIN, K_COUNT
 };
 
@@ -105,6 +106,8 @@ static int key_index(const char *section, const char *name)
     [K_IDENTITY] = {"node", "identity_key_file"},
     [K_FEDKEY] = {"node", "federation_key_file"},
     [K_LOG_LEVEL] = {"node", "log_level"},
+    [K_REGISTRY] = {"node", "registry_file"},
+    [K_PEER_LISTEN] = {"node", "peer_listen"},
     [K_MAX_FRAME] = {"limits", "max_frame_bytes"},
     [K_MAP_SIZE] = {"limits", "map_size_mb"},
     [K_IMPORT_BATCH] = {"limits", "import_batch_records"},
@@ -154,6 +157,15 @@ static int handler(void *user, const char *section, const char *name, const char
     if (log_level_parse(value, &l) != 0)
       return fail(ctx, "log_level '%s' is not one of debug, info, warn, error", value);
     return set_string(ctx, name, value, cfg->log_level, sizeof cfg->log_level);
+  }
+  case K_REGISTRY:
+    return set_path(ctx, name, value, cfg->registry_file, sizeof cfg->registry_file);
+  case K_PEER_LISTEN: {
+    const char *colon = strrchr(value, ':');
+    if (!colon || colon == value || colon[1] == '\0')
+      return fail(ctx, "peer_listen '%s': expected host:port", value);
+    if (!set_u64(ctx, name, colon + 1, 1, 65535, &v)) return 0;
+    return set_string(ctx, name, value, cfg->peer_listen, sizeof cfg->peer_listen);
   }
   case K_MAX_FRAME:
     if (!set_u64(ctx, name, value, CONFIG_MIN_MAX_FRAME_BYTES, FRAME_MAX_CEILING_BYTES, &v)) return 0;

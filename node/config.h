@@ -27,6 +27,9 @@ typedef struct config {
   char identity_key_file[PATH_MAX]; /* default <data_dir>/identity.pem */
   char federation_key_file[PATH_MAX];
   char log_level[8];                /* debug, info, warn, error */
+  /* Federation (optional: without registry_file the node runs alone). */
+  char registry_file[PATH_MAX];     /* JSON registry (node/registry.h); reread on SIGHUP */
+  char peer_listen[300];            /* host:port of the peer port; "" = own registry endpoint */
   /* [limits] */
   uint32_t max_frame_bytes;
   uint64_t map_size_mb;
