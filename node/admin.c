@@ -37,6 +37,13 @@ struct admin_conn {
   int reading;
   int closing;
   int close_after_flush;    /* a framing error: close once the Error is out */
+  admin_pending_t *pending; /* deferred replies still owed (admin_reply_defer) */
+};
+
+struct admin_pending {
+  admin_reply_t reply;
+  admin_conn_t *conn;       /* NULL once the connection has closed */
+  admin_pending_t *prev, *next;
 };
 
 typedef struct admin_write {
@@ -66,6 +73,8 @@ static void conn_closed_cb(uv_handle_t *h)
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->nconns--;
+  /* Deferred replies still owed to this client are dropped on completion. */
+  for (admin_pending_t *p = c->pending; p; p = p->next) p->conn = NULL;
   frame_reader_free(&c->fr);
   free(c);
 }
@@ -210,7 +219,12 @@ static void conn_handle_frame(admin_conn_t *c)
   cb__envelope__init(&reply.env);
   reply.env.version = FRAME_VERSION;
   reply.env.request_id = req->request_id;
-  handle(n, req, &reply);
+  reply.conn = c;
+  if (handle(n, req, &reply) == ADMIN_PENDING) {
+    admin_arena_free(&reply.arena);
+    frame_msg_free(m);
+    return;
+  }
   assert(reply.env.msg_case != CB__ENVELOPE__MSG__NOT_SET);
   conn_send(c, &reply.env);
   admin_arena_free(&reply.arena);
@@ -262,6 +276,48 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
       frame_reader_next(&c->fr);
     }
   }
+}
+
+/* ---- deferred replies ------------------------------------------------------ */
+
+admin_pending_t *admin_reply_defer(admin_reply_t *reply)
+{
+  admin_conn_t *c = reply->conn;
+  if (!c || c->closing) return NULL;
+  admin_pending_t *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  cb__envelope__init(&p->reply.env);
+  p->reply.env.version = reply->env.version;
+  p->reply.env.request_id = reply->env.request_id;
+  p->conn = c;
+  p->next = c->pending;
+  if (c->pending) c->pending->prev = p;
+  c->pending = p;
+  return p;
+}
+
+admin_reply_t *admin_pending_reply(admin_pending_t *p)
+{
+  return &p->reply;
+}
+
+int admin_pending_connected(const admin_pending_t *p)
+{
+  return p->conn != NULL && !p->conn->closing;
+}
+
+void admin_pending_complete(admin_pending_t *p)
+{
+  admin_conn_t *c = p->conn;
+  if (c) {
+    if (p->prev) p->prev->next = p->next;
+    else c->pending = p->next;
+    if (p->next) p->next->prev = p->prev;
+    assert(p->reply.env.msg_case != CB__ENVELOPE__MSG__NOT_SET);
+    conn_send(c, &p->reply.env);
+  }
+  admin_arena_free(&p->reply.arena);
+  free(p);
 }
 
 /* ---- listener ------------------------------------------------------------- */

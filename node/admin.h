@@ -41,9 +41,12 @@ void *admin_arena_alloc(admin_arena_t *a, size_t size);   /* zeroed */
 char *admin_arena_strdup(admin_arena_t *a, const char *s);
 void admin_arena_free(admin_arena_t *a);
 
+struct admin_conn;
+
 typedef struct admin_reply {
   Cb__Envelope env;       /* version and request_id set by the caller */
   admin_arena_t arena;
+  struct admin_conn *conn; /* the asking connection (NULL outside admin.c) */
 } admin_reply_t;
 
 /* Makes the reply an Error with code and a formatted reason. */
@@ -53,6 +56,22 @@ void admin_reply_error(admin_reply_t *r, Cb__ErrorCode code, const char *fmt, ..
 /* Handles one validated request, filling reply (a typed response or an
  * Error). Returns 0; never fails without an Error in the reply. */
 typedef int (*admin_handle_fn)(node_t *n, const Cb__Envelope *req, admin_reply_t *reply);
+
+/* Asynchronous completion, for handlers that wait on the network (the
+ * cross-region lookup): the handler calls admin_reply_defer(reply), starts
+ * its work and returns ADMIN_PENDING without filling reply. Later it fills
+ * admin_pending_reply(p) (a fresh reply with its own arena; request_id
+ * already set) and calls admin_pending_complete(p) exactly once, which
+ * sends it and frees p. If the client went away meanwhile the reply is
+ * dropped there, safely. admin_reply_defer returns NULL when the reply
+ * cannot be deferred (no connection, out of memory): answer now then. */
+#define ADMIN_PENDING 1
+typedef struct admin_pending admin_pending_t;
+admin_pending_t *admin_reply_defer(admin_reply_t *reply);
+admin_reply_t *admin_pending_reply(admin_pending_t *p);
+/* True while the connection that asked is still open. */
+int admin_pending_connected(const admin_pending_t *p);
+void admin_pending_complete(admin_pending_t *p);
 
 /* The request types the admin socket serves (frame_decode's table) and
  * their handlers, keyed by the Envelope message case. */
