@@ -21,6 +21,8 @@ static const frame_type_t reply_types[] = {
   {CB__ENVELOPE__MSG_IMPORT_BATCH_RESPONSE, "ImportBatchResponse", NULL},
   {CB__ENVELOPE__MSG_TRANSCRIPT_RESPONSE, "TranscriptResponse", NULL},
   {CB__ENVELOPE__MSG_STATS_RESPONSE, "StatsResponse", NULL},
+  {CB__ENVELOPE__MSG_REGION_LOOKUP_RESPONSE, "RegionLookupResponse", NULL},
+  {CB__ENVELOPE__MSG_ACCESS_LOG_RESPONSE, "AccessLogResponse", NULL},
 };
 
 const char *cbctl_error_code_name(int code)

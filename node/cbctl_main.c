@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cbctl_cmds.h"
+#include "cbctl_lookup.h"
 #include "config.h"
 
 static void usage(FILE *f)
@@ -21,6 +22,9 @@ static void usage(FILE *f)
           "                                        bulk deposit from the CSV template\n"
           "  transcript --id ID | --ref HEX        a learner's records and credit totals by kind\n"
           "  stats                                 counts and database size\n"
+          "  lookup --id ID (--region R ... | --all-regions) [--purpose TEXT] [--operator NAME] [--timeout-ms N]\n"
+          "                                        ask other provinces' nodes (signed, verified; the ID stays here)\n"
+          "  access-log --id ID                    which provinces looked this learner up here, when, who, why\n"
           "  generate --seed S --learners N --per-learner K --region R --out FILE [--sorted] [--crlf] [--bom]\n"
           "                                        write deterministic synthetic CSV (no node needed)\n"
           "\n"
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
     {"hello", cbctl_cmd_hello, 1},       {"learner", cbctl_cmd_learner, 1}, {"deposit", cbctl_cmd_deposit, 1},
     {"import", cbctl_cmd_import, 1},     {"transcript", cbctl_cmd_transcript, 1}, {"stats", cbctl_cmd_stats, 1},
     {"generate", cbctl_cmd_generate, 0},
+    {"lookup", cbctl_cmd_lookup, 1},     {"access-log", cbctl_cmd_access_log, 1},
   };
   int code = -1;
   for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "idcard.h"
+#include "node_peer.h"
 
 int64_t node_now_ms(void)
 {
@@ -125,6 +126,7 @@ int node_open(node_t *n, const config_t *cfg, char *err, size_t errlen)
   uv_signal_start(&n->sig_int, signal_cb, SIGINT);
   signal(SIGPIPE, SIG_IGN);
   if (admin_server_start(n, &n->admin, err, errlen) != 0) goto fail;
+  if (node_peer_start(n, err, errlen) != 0) goto fail;
   return 0;
 fail:
   node_close(n);
@@ -156,6 +158,7 @@ void node_stop(node_t *n, int exit_code, const char *reason)
   n->exit_code = exit_code;
   if (exit_code != 0) log_pack(LOG_ERROR, "stopping", "{s:s, s:i}", "reason", reason, "exit_code", exit_code);
   if (n->admin) admin_server_close(n->admin);
+  node_peer_stop(n);
   /* Signals stay installed so a second one can force the exit; they are
    * unref'd so they do not keep the loop alive. */
   uv_unref((uv_handle_t *)&n->sig_term);
@@ -166,8 +169,10 @@ void node_close(node_t *n)
 {
   if (n->loop_ready) {
     if (n->admin) admin_server_close(n->admin);
+    node_peer_stop(n); /* its handles close through peer_net_close, not the walk */
     uv_walk(&n->loop, close_walk_cb, NULL);
     uv_run(&n->loop, UV_RUN_DEFAULT);
+    node_peer_free(n);
     if (n->admin) admin_server_free(n->admin);
     n->admin = NULL;
     int rc = uv_loop_close(&n->loop);

@@ -18,6 +18,7 @@
 #define NODE_SOFTWARE "cbnode 0.1"
 
 struct admin_server;
+struct node_peer;
 
 typedef struct node {
   config_t cfg;
@@ -28,6 +29,7 @@ typedef struct node {
   uv_signal_t sig_term;
   uv_signal_t sig_int;
   struct admin_server *admin;
+  struct node_peer *peer;         /* federation wiring (node_peer.h); NULL without a registry */
   int loop_ready;
   int stopping;
   int exit_code;
