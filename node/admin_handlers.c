@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "admin_lookup.h"
 #include "idcard.h"
 #include "store.h"
 
@@ -502,6 +503,8 @@ static const struct {
   {CB__ENVELOPE__MSG_IMPORT_BATCH_REQUEST, handle_import_batch},
   {CB__ENVELOPE__MSG_TRANSCRIPT_REQUEST, handle_transcript},
   {CB__ENVELOPE__MSG_STATS_REQUEST, handle_stats},
+  {CB__ENVELOPE__MSG_REGION_LOOKUP_REQUEST, admin_handle_region_lookup},
+  {CB__ENVELOPE__MSG_ACCESS_LOG_REQUEST, admin_handle_access_log},
 };
 
 const frame_type_t admin_types[] = {
@@ -511,6 +514,8 @@ const frame_type_t admin_types[] = {
   {CB__ENVELOPE__MSG_IMPORT_BATCH_REQUEST, "ImportBatchRequest", admin_validate_import_batch},
   {CB__ENVELOPE__MSG_TRANSCRIPT_REQUEST, "TranscriptRequest", admin_validate_transcript},
   {CB__ENVELOPE__MSG_STATS_REQUEST, "StatsRequest", admin_validate_stats},
+  {CB__ENVELOPE__MSG_REGION_LOOKUP_REQUEST, "RegionLookupRequest", admin_validate_region_lookup},
+  {CB__ENVELOPE__MSG_ACCESS_LOG_REQUEST, "AccessLogRequest", admin_validate_access_log},
 };
 const size_t admin_ntypes = sizeof admin_types / sizeof admin_types[0];
 
