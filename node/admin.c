@@ -12,6 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admin_roles.h"
+#include "admin_tls.h"
+
 typedef struct admin_conn admin_conn_t;
 
 struct admin_server {
@@ -24,11 +27,15 @@ struct admin_server {
   uint32_t nconns;
   uint64_t next_conn_id;
   int bound;                /* the socket file is ours to unlink */
+  admin_tls_t *tls;         /* the operator TLS port; NULL if not configured */
   char readbuf[ADMIN_READ_CHUNK_BYTES]; /* shared: read_cb consumes it fully */
 };
 
 struct admin_conn {
-  uv_pipe_t pipe;           /* first: the handle's memory is the conn's */
+  union {                   /* first: the handle's memory is the conn's */
+    uv_pipe_t pipe;         /* the Unix socket */
+    uv_tcp_t tcp;           /* the operator TLS port (admin_tls.c) */
+  } h;
   admin_server_t *srv;
   admin_conn_t *prev, *next;
   uint64_t id;
@@ -38,6 +45,8 @@ struct admin_conn {
   int closing;
   int close_after_flush;    /* a framing error: close once the Error is out */
   admin_pending_t *pending; /* deferred replies still owed (admin_reply_defer) */
+  admin_caller_t caller;    /* who asks: zero = the Unix socket's admin */
+  admin_tls_conn_t *tls;    /* TLS state on the operator port; NULL on the socket */
 };
 
 struct admin_pending {
@@ -76,6 +85,7 @@ static void conn_closed_cb(uv_handle_t *h)
   /* Deferred replies still owed to this client are dropped on completion. */
   for (admin_pending_t *p = c->pending; p; p = p->next) p->conn = NULL;
   frame_reader_free(&c->fr);
+  admin_tls_conn_free(c->tls);
   free(c);
 }
 
@@ -83,9 +93,9 @@ static void conn_close(admin_conn_t *c)
 {
   if (c->closing) return;
   c->closing = 1;
-  if (c->reading) uv_read_stop((uv_stream_t *)&c->pipe);
+  if (c->reading) uv_read_stop((uv_stream_t *)&c->h);
   c->reading = 0;
-  uv_close((uv_handle_t *)&c->pipe, conn_closed_cb);
+  uv_close((uv_handle_t *)&c->h, conn_closed_cb);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -96,9 +106,9 @@ static void conn_update_reading(admin_conn_t *c)
   if (c->closing) return;
   int want = !c->close_after_flush && c->queued_bytes < ADMIN_MAX_QUEUED_BYTES(c->srv->node);
   if (want && !c->reading) {
-    if (uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) == 0) c->reading = 1;
+    if (uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb) == 0) c->reading = 1;
   } else if (!want && c->reading) {
-    uv_read_stop((uv_stream_t *)&c->pipe);
+    uv_read_stop((uv_stream_t *)&c->h);
     c->reading = 0;
   }
 }
@@ -147,6 +157,25 @@ static void conn_send(admin_conn_t *c, const Cb__Envelope *env)
       return;
     }
   }
+  if (c->tls) {
+    /* The operator port: the frame leaves as TLS records. */
+    uint8_t *plain = buf;
+    rc = admin_tls_conn_seal(c->tls, plain, len, &buf, &len);
+    free(plain);
+    if (rc != 0) {
+      conn_close(c);
+      return;
+    }
+  }
+  admin_conn_write_raw(c, buf, len);
+}
+
+void admin_conn_write_raw(admin_conn_t *c, uint8_t *buf, size_t len)
+{
+  if (c->closing) {
+    free(buf);
+    return;
+  }
   admin_write_t *w = malloc(sizeof *w);
   if (!w) {
     free(buf);
@@ -157,7 +186,7 @@ static void conn_send(admin_conn_t *c, const Cb__Envelope *env)
   w->buf = buf;
   w->len = len;
   uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-  if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
+  if (uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, write_cb) != 0) {
     free(buf);
     free(w);
     conn_close(c);
@@ -220,7 +249,8 @@ static void conn_handle_frame(admin_conn_t *c)
   reply.env.version = FRAME_VERSION;
   reply.env.request_id = req->request_id;
   reply.conn = c;
-  if (handle(n, req, &reply) == ADMIN_PENDING) {
+  /* Roles (admin_roles.h): a refused request gets its Error, no handler. */
+  if (admin_roles_authorize(&c->caller, req, &reply) == 0 && handle(n, req, &reply) == ADMIN_PENDING) {
     admin_arena_free(&reply.arena);
     frame_msg_free(m);
     return;
@@ -244,7 +274,6 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
   admin_conn_t *c = (admin_conn_t *)st;
-  admin_server_t *s = c->srv;
   if (nread == 0) return;
   if (nread < 0) {
     if (nread != UV_EOF) bad_input(c, "read", uv_strerror((int)nread));
@@ -252,8 +281,13 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     conn_close(c);
     return;
   }
-  const uint8_t *p = (const uint8_t *)buf->base;
-  size_t left = (size_t)nread;
+  if (c->tls) admin_tls_conn_on_cipher(c, c->tls, (const uint8_t *)buf->base, (size_t)nread);
+  else admin_conn_consume(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+void admin_conn_consume(admin_conn_t *c, const uint8_t *p, size_t left)
+{
+  admin_server_t *s = c->srv;
   while (left > 0 && !c->closing && !c->close_after_flush && !s->node->stopping) {
     size_t used = 0;
     int rc = frame_reader_feed(&c->fr, p, left, &used);
@@ -276,6 +310,11 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
       frame_reader_next(&c->fr);
     }
   }
+}
+
+const admin_caller_t *admin_reply_caller(const admin_reply_t *r)
+{
+  return r && r->conn ? &r->conn->caller : NULL;
 }
 
 /* ---- deferred replies ------------------------------------------------------ */
@@ -332,22 +371,77 @@ static void connection_cb(uv_stream_t *l, int status)
   c->srv = s;
   c->id = ++s->next_conn_id;
   frame_reader_init(&c->fr, n->cfg.max_frame_bytes);
-  uv_pipe_init(&n->loop, &c->pipe, 0);
+  uv_pipe_init(&n->loop, &c->h.pipe, 0);
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  if (uv_accept(l, (uv_stream_t *)&c->pipe) != 0) {
+  if (uv_accept(l, (uv_stream_t *)&c->h) != 0) {
     conn_close(c);
     return;
   }
-  if (s->nconns > n->cfg.max_admin_connections) {
+  if (s->nconns - admin_tls_conn_count(s->tls) > n->cfg.max_admin_connections) {
     char reason[96];
     snprintf(reason, sizeof reason, "too many admin connections (limit %u)", n->cfg.max_admin_connections);
     conn_fail(c, 0, CB__ERROR_CODE__ERROR_BUSY, "busy", reason);
     return;
   }
   conn_update_reading(c);
+}
+
+/* ---- the operator TLS port's connections (admin_tls.h) -------------------- */
+
+admin_conn_t *admin_conn_accept_tcp(admin_server_t *s, uv_stream_t *listener, admin_tls_conn_t *tc)
+{
+  node_t *n = s->node;
+  admin_conn_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    admin_tls_conn_free(tc);
+    return NULL;
+  }
+  c->srv = s;
+  c->id = ++s->next_conn_id;
+  c->tls = tc;
+  c->caller.remote = 1; /* no role until the certificate is verified */
+  frame_reader_init(&c->fr, n->cfg.max_frame_bytes);
+  uv_tcp_init(&n->loop, &c->h.tcp);
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  if (uv_accept(listener, (uv_stream_t *)&c->h) != 0) {
+    conn_close(c);
+    return NULL;
+  }
+  conn_update_reading(c);
+  return c;
+}
+
+void admin_conn_set_caller(admin_conn_t *c, const admin_caller_t *who)
+{
+  c->caller = *who;
+}
+
+void admin_conn_finish(admin_conn_t *c)
+{
+  c->close_after_flush = 1;
+  if (c->queued_bytes == 0) conn_close(c);
+  else conn_update_reading(c);
+}
+
+void admin_conn_drop(admin_conn_t *c)
+{
+  conn_close(c);
+}
+
+int admin_conn_closing(const admin_conn_t *c)
+{
+  return c->closing || c->close_after_flush;
+}
+
+uv_stream_t *admin_conn_stream(admin_conn_t *c)
+{
+  return (uv_stream_t *)&c->h;
 }
 
 /* A socket file left by a previous run is removed; one a live node still
@@ -426,6 +520,7 @@ int admin_server_start(node_t *n, admin_server_t **out, char *err, size_t errlen
   *out = s;
   log_pack(LOG_INFO, "admin_listening", "{s:s, s:i, s:i}", "path", path, "max_frame_bytes",
            (int)n->cfg.max_frame_bytes, "max_connections", (int)n->cfg.max_admin_connections);
+  if (admin_tls_start(n, s, &s->tls, err, errlen) != 0) return -1; /* s is closed by the caller */
   return 0;
 }
 
@@ -437,6 +532,7 @@ void admin_server_close(admin_server_t *s)
     uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
     if (s->bound) unlink(s->node->cfg.admin_socket);
   }
+  admin_tls_close(s->tls);
   for (admin_conn_t *c = s->conns; c; c = c->next) conn_close(c);
 }
 
@@ -444,5 +540,6 @@ void admin_server_free(admin_server_t *s)
 {
   if (!s) return;
   assert(s->conns == NULL);
+  admin_tls_free(s->tls);
   free(s);
 }

@@ -1,6 +1,7 @@
 /* INI configuration: see config.h. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@ typedef struct parse_ctx {
   config_t *cfg;
   char dir[PATH_MAX];   /* directory of the config file, for relative paths */
   int seen[K_COUNT];
+  int op_seen[5];       /* [operators]: listen, ca_file, max_connections, handshake/idle timeouts */
   char err[512];        /* first error, without the file:line prefix */
   int err_line;         /* line of that error */
   FILE *f;
@@ -118,13 +120,70 @@ static int key_index(const char *section, const char *name)
   return -1;
 }
 
+/* "HOST:PORT" with an IP literal host ("[v6]:port" for IPv6). */
+static int set_operator_listen(parse_ctx_t *ctx, const char *value, config_t *cfg)
+{
+  const char *colon = strrchr(value, ':');
+  if (!colon || colon == value)
+    return fail(ctx, "listen '%s': expected HOST:PORT, e.g. 127.0.0.1:7443", value);
+  const char *h = value;
+  size_t hlen = (size_t)(colon - value);
+  if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
+    h++;
+    hlen -= 2;
+  }
+  if (hlen == 0 || hlen >= sizeof cfg->operators_host)
+    return fail(ctx, "listen '%s': host is empty or too long", value);
+  char host[CONFIG_HOST_MAX];
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  unsigned char addr[16];
+  if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+    return fail(ctx, "listen '%s': host '%s' is not an IP address", value, host);
+  uint64_t port;
+  if (!set_u64(ctx, "listen port", colon + 1, 0, 65535, &port)) return 0;
+  memcpy(cfg->operators_host, host, hlen + 1);
+  cfg->operators_port = (uint16_t)port;
+  return 1;
+}
+
+static int operators_key(parse_ctx_t *ctx, const char *name, const char *value)
+{
+  static const char *const keys[] = {"listen", "ca_file", "max_connections", "handshake_timeout_ms",
+                                     "idle_timeout_ms"};
+  config_t *cfg = ctx->cfg;
+  int k = -1;
+  for (int i = 0; i < 5; i++)
+    if (strcmp(name, keys[i]) == 0) k = i;
+  if (k < 0) return fail(ctx, "unknown key '%s' in section [operators]", name);
+  if (ctx->op_seen[k]++) return fail(ctx, "key '%s' in [operators] is set twice", name);
+  uint64_t v;
+  switch (k) {
+  case 0: return set_operator_listen(ctx, value, cfg);
+  case 1: return set_path(ctx, name, value, cfg->operators_ca_file, sizeof cfg->operators_ca_file);
+  case 2:
+    if (!set_u64(ctx, name, value, 1, 4096, &v)) return 0;
+    cfg->operators_max_connections = (uint32_t)v;
+    return 1;
+  case 3:
+    if (!set_u64(ctx, name, value, 100, 600000, &v)) return 0;
+    cfg->operators_handshake_timeout_ms = (uint32_t)v;
+    return 1;
+  default:
+    if (!set_u64(ctx, name, value, 1000, 86400000, &v)) return 0;
+    cfg->operators_idle_timeout_ms = (uint32_t)v;
+    return 1;
+  }
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
   parse_ctx_t *ctx = user;
   config_t *cfg = ctx->cfg;
   if (ctx->err[0]) return 0;
+  if (strcmp(section, "operators") == 0) return operators_key(ctx, name, value);
   if (strcmp(section, "node") != 0 && strcmp(section, "limits") != 0)
-    return fail(ctx, "unknown section [%s] (known: [node], [limits])", section);
+    return fail(ctx, "unknown section [%s] (known: [node], [limits], [operators])", section);
   int k = key_index(section, name);
   if (k < 0) return fail(ctx, "unknown key '%s' in section [%s]", name, section);
   if (ctx->seen[k]++) return fail(ctx, "key '%s' in [%s] is set twice", name, section);
@@ -197,6 +256,9 @@ static void config_defaults(config_t *cfg)
   cfg->map_size_mb = CONFIG_DEFAULT_MAP_SIZE_MB;
   cfg->import_batch_records = CONFIG_DEFAULT_IMPORT_BATCH;
   cfg->max_admin_connections = CONFIG_DEFAULT_MAX_ADMIN_CONNECTIONS;
+  cfg->operators_max_connections = CONFIG_DEFAULT_OPERATOR_CONNECTIONS;
+  cfg->operators_handshake_timeout_ms = CONFIG_DEFAULT_OPERATOR_HANDSHAKE_MS;
+  cfg->operators_idle_timeout_ms = CONFIG_DEFAULT_OPERATOR_IDLE_MS;
 }
 
 int config_load(const char *path, config_t *cfg, char *err, size_t errlen)
@@ -252,6 +314,11 @@ int config_load(const char *path, config_t *cfg, char *err, size_t errlen)
       snprintf(err, errlen, "%s: missing required key %s", path, required[i].what);
       return -1;
     }
+  }
+  if (ctx.op_seen[0] != ctx.op_seen[1]) {
+    snprintf(err, errlen, "%s: [operators] needs both listen and ca_file (the operator port "
+             "verifies client certificates against the province's operator CA)", path);
+    return -1;
   }
   if (!ctx.seen[K_IDENTITY]) {
     int n = snprintf(cfg->identity_key_file, sizeof cfg->identity_key_file, "%s/identity.pem",

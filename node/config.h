@@ -16,6 +16,10 @@
 #define CONFIG_DEFAULT_IMPORT_BATCH 50000u /* storage measured: STORE_BATCH_RECOMMENDED */
 #define CONFIG_MAX_IMPORT_BATCH 50000u
 #define CONFIG_DEFAULT_MAX_ADMIN_CONNECTIONS 16u
+#define CONFIG_DEFAULT_OPERATOR_CONNECTIONS 64u
+#define CONFIG_DEFAULT_OPERATOR_HANDSHAKE_MS 10000u
+#define CONFIG_DEFAULT_OPERATOR_IDLE_MS 300000u
+#define CONFIG_HOST_MAX 64
 
 typedef struct config {
   char path[PATH_MAX];              /* the file this was loaded from */
@@ -35,6 +39,13 @@ typedef struct config {
   uint64_t map_size_mb;
   uint32_t import_batch_records;
   uint32_t max_admin_connections;
+  /* [operators]: the operator TLS port (spec/admin.md "Operators over TLS") */
+  char operators_host[CONFIG_HOST_MAX]; /* IP literal; "" = no operator port */
+  uint16_t operators_port;              /* 0 = any free port (logged) */
+  char operators_ca_file[PATH_MAX];     /* the province's operator CA (PEM) */
+  uint32_t operators_max_connections;
+  uint32_t operators_handshake_timeout_ms;
+  uint32_t operators_idle_timeout_ms;
 } config_t;
 
 /* Loads and checks path. On error returns -1 and writes "file:line: what"
