@@ -21,6 +21,10 @@ static const admin_role_rule_t role_table[] = {
   {CB__ENVELOPE__MSG_IMPORT_BATCH_REQUEST, "ImportBatchRequest", 1, WRITERS},
   {CB__ENVELOPE__MSG_TRANSCRIPT_REQUEST, "TranscriptRequest", 0, READERS},
   {CB__ENVELOPE__MSG_STATS_REQUEST, "StatsRequest", 0, READERS},
+  /* Asks a peer; the answer is read-only here (the peer logs the access). */
+  {CB__ENVELOPE__MSG_REGION_LOOKUP_REQUEST, "RegionLookupRequest", 0, READERS},
+  /* Who looked up whose records: for the province's admin and auditors. */
+  {CB__ENVELOPE__MSG_ACCESS_LOG_REQUEST, "AccessLogRequest", 0, R(TLS_ROLE_ADMIN) | R(TLS_ROLE_AUDITOR)},
 };
 
 const admin_role_rule_t *admin_roles_table(size_t *n)

@@ -7,14 +7,17 @@
  * row rules below, before any handler runs:
  *
  *   admin             everything; deposits keep the depositor they name
- *   outlet            reads; opens learners; deposits and imports only
+ *   outlet            reads (not the access log); opens learners; deposits and imports only
  *                     for its own institution (depositor code = the
  *                     certificate's institution code, or empty: filled in)
  *   branch            as an outlet, under its own code (certificate's
  *                     institution code required to deposit)
  *   appraisal-centre  as a branch, and only vocational certificates
  *                     (qualification or skill level kinds)
- *   auditor           reads only (hello, transcript, stats)
+ *   auditor           reads only (hello, transcript, stats, region
+ *                     lookup, access log)
+ * The access log (who looked up whose records) is for admin and auditors;
+ * region lookups are open to every role.
  *
  * A request type missing from the table is refused for every role but
  * admin (fail closed): a new request type gets a row here. */
