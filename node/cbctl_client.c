@@ -10,6 +10,14 @@
 #include <unistd.h>
 
 #include "admin.pb-c.h"
+#include "admin_roles.h"
+
+static const cbctl_remote_t *remote; /* set by cbctl_use_remote */
+
+void cbctl_use_remote(const cbctl_remote_t *r)
+{
+  remote = r;
+}
 
 /* Replies cbctl accepts; the node is trusted no further than its frame
  * limit and the unpack cap. */
@@ -28,7 +36,7 @@ static const frame_type_t reply_types[] = {
 const char *cbctl_error_code_name(int code)
 {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&cb__error_code__descriptor, code);
-  if (!v) return "UNKNOWN_ERROR";
+  if (!v) return code == (int)ADMIN_ERROR_FORBIDDEN ? ADMIN_ERROR_FORBIDDEN_NAME : "UNKNOWN_ERROR";
   /* "ERROR_INVALID_ARGUMENT" -> "INVALID_ARGUMENT" */
   return strncmp(v->name, "ERROR_", 6) == 0 ? v->name + 6 : v->name;
 }
@@ -66,6 +74,12 @@ static int read_all(int fd, uint8_t *p, size_t n)
   return 0;
 }
 
+static int conn_read(cbctl_conn_t *c, uint8_t *p, size_t n)
+{
+  if (c->tls) return cbctl_remote_read(c->tls, p, n, c->io_err, sizeof c->io_err);
+  return read_all(c->fd, p, n);
+}
+
 int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect, frame_msg_t **reply,
                int *err_code, char *err, size_t errlen)
 {
@@ -80,15 +94,16 @@ int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect,
     snprintf(err, errlen, "request not sent: %s", frame_strerror(rc));
     return CBCTL_EPROTO;
   }
-  rc = write_all(c->fd, buf, len);
+  rc = c->tls ? cbctl_remote_write(c->tls, buf, len, c->io_err, sizeof c->io_err) : write_all(c->fd, buf, len);
   free(buf);
   if (rc != 0) {
-    snprintf(err, errlen, "sending to the node failed: %s", strerror(errno));
+    snprintf(err, errlen, "sending to the node failed: %s", c->tls ? c->io_err : strerror(errno));
     return CBCTL_EIO;
   }
   uint8_t hdr[FRAME_HEADER_BYTES];
-  if (read_all(c->fd, hdr, sizeof hdr) != 0) {
-    snprintf(err, errlen, "no reply from the node: %s", errno ? strerror(errno) : "connection closed");
+  if (conn_read(c, hdr, sizeof hdr) != 0) {
+    snprintf(err, errlen, "no reply from the node: %s",
+             c->tls ? c->io_err : errno ? strerror(errno) : "connection closed");
     return CBCTL_EIO;
   }
   uint32_t blen;
@@ -102,9 +117,9 @@ int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect,
     snprintf(err, errlen, "out of memory");
     return CBCTL_EPROTO;
   }
-  if (read_all(c->fd, body, blen) != 0) {
+  if (conn_read(c, body, blen) != 0) {
     free(body);
-    snprintf(err, errlen, "reply cut short: %s", errno ? strerror(errno) : "connection closed");
+    snprintf(err, errlen, "reply cut short: %s", c->tls ? c->io_err : errno ? strerror(errno) : "connection closed");
     return CBCTL_EIO;
   }
   frame_msg_t *m;
@@ -139,12 +154,8 @@ int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect,
   return CBCTL_OK;
 }
 
-int cbctl_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t errlen)
+static int unix_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t errlen)
 {
-  memset(c, 0, sizeof *c);
-  c->fd = -1;
-  c->next_request_id = 1;
-  c->max_frame_bytes = FRAME_MAX_CEILING_BYTES;
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -157,6 +168,20 @@ int cbctl_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t er
   if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     snprintf(err, errlen, "cannot connect to %s: %s (is cbnode running?)", socket_path, strerror(errno));
     cbctl_close(c);
+    return CBCTL_EIO;
+  }
+  return 0;
+}
+
+int cbctl_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t errlen)
+{
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  c->next_request_id = 1;
+  c->max_frame_bytes = FRAME_MAX_CEILING_BYTES;
+  if (remote) {
+    if (cbctl_remote_open(remote, &c->tls, err, errlen) != 0) return CBCTL_EIO;
+  } else if (unix_connect(c, socket_path, err, errlen) != 0) {
     return CBCTL_EIO;
   }
   Cb__Envelope req = CB__ENVELOPE__INIT;
@@ -190,6 +215,11 @@ int cbctl_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t er
 
 void cbctl_close(cbctl_conn_t *c)
 {
+  if (c->tls) {
+    cbctl_remote_close(c->tls); /* owns the socket */
+    c->tls = NULL;
+    return;
+  }
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
 }

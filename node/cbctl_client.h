@@ -6,10 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cbctl_remote.h"
 #include "frame.h"
 
 typedef struct cbctl_conn {
   int fd;
+  cbctl_tls_t *tls;           /* remote mode (cbctl_use_remote): TLS instead of fd */
+  char io_err[512];           /* what the TLS transport said went wrong */
   uint64_t next_request_id;
   size_t max_frame_bytes;     /* for requests and replies */
   /* From the node's HelloResponse (cbctl_connect says hello first). */
@@ -28,7 +31,11 @@ enum {
   CBCTL_EPROTO = -3,    /* the reply was not a valid frame */
 };
 
-/* Connects to the socket and exchanges Hello. */
+/* Remote mode: from now on cbctl_connect reaches the node's operator port
+ * over TLS as r says (r must stay valid) and ignores its socket_path. */
+void cbctl_use_remote(const cbctl_remote_t *r);
+
+/* Connects to the socket (or the remote node) and exchanges Hello. */
 int cbctl_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t errlen);
 void cbctl_close(cbctl_conn_t *c);
 
