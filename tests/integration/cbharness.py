@@ -398,3 +398,99 @@ def read_csv_rows(path, encoding="utf-8-sig"):
 def credits_milli(s):
     whole, _, frac = s.partition(".")
     return int(whole) * 1000 + int((frac + "000")[:3] or 0)
+
+
+# ---- four-node federation on loopback (test_federation*.py) ----
+
+PEER_PROBE = os.path.join(BUILD_DIR, "tests", "integration", "peer_probe")
+REGIONS = ("sh", "js", "zj", "ah")
+
+
+class Federation:
+    """Four cbnodes (sh, js, zj, ah) with keys, certificates and a registry
+    made by deploy/mkfederation.sh on free loopback ports, each node's
+    identity key and registry_file taken from it."""
+
+    def __init__(self, limits=None):
+        self.dir = tempdir("cbfed-")
+        self.ports = {r: free_port() for r in REGIONS}
+        self.fed = os.path.join(self.dir, "fed")
+        r = subprocess.run(["bash", os.path.join(SOURCE_DIR, "deploy", "mkfederation.sh"), self.fed] +
+                           [str(self.ports[x]) for x in REGIONS], capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, "mkfederation.sh failed: %s" % r.stderr)
+        self.registry = os.path.join(self.fed, "registry.json")
+        self.fedkey = os.path.join(self.fed, "federation.key")
+        self.nodes = {}
+        for x in REGIONS:
+            n = Node(x, base=os.path.join(self.dir, x), fedkey=self.fedkey, limits=limits)
+            # --init makes the data directory (and a spare identity.pem);
+            # the node then runs with the identity key the registry names.
+            n.init()
+            n.key = self.key(x)
+            self._add_node_keys(n, ["identity_key_file = %s" % n.key, "registry_file = %s" % self.registry])
+            self.nodes[x] = n
+
+    @staticmethod
+    def _add_node_keys(n, lines):
+        with open(n.config) as f:
+            text = f.read()
+        text = text.replace("[node]\n", "[node]\n" + "".join(l + "\n" for l in lines), 1)
+        with open(n.config, "w") as f:
+            f.write(text)
+
+    def key(self, region):
+        return os.path.join(self.fed, region, "node.key")
+
+    def start(self):
+        for n in self.nodes.values():
+            n.start()
+        return self
+
+    def wait_links(self, timeout=30):
+        """Until every node has a session with every other (peer_up logged)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if all(self.links_up(x) >= len(REGIONS) - 1 for x in REGIONS):
+                return
+            time.sleep(0.1)
+        raise AssertionError("peer sessions did not all come up: %s" % {x: self.links_up(x) for x in REGIONS})
+
+    def links_up(self, region):
+        up = set()
+        for e in self.nodes[region].log_lines():
+            if e["event"] == "peer_up":
+                up.add(e["peer"])
+            elif e["event"] == "peer_down":
+                up.discard(e["peer"])
+        return len(up)
+
+    def load_registry(self):
+        with open(self.registry) as f:
+            return json.load(f)
+
+    def write_registry(self, doc):
+        tmp = self.registry + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmp, self.registry)
+
+    def probe(self, mode, *args, timeout=60):
+        """Runs peer_probe; returns its JSON lines."""
+        r = subprocess.run([PEER_PROBE, mode, "--registry", self.registry] + [str(a) for a in args],
+                           capture_output=True, text=True, timeout=timeout)
+        check(r.returncode == 0, "peer_probe %s failed (%s): %s" % (mode, r.returncode, r.stderr))
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def probe_popen(self, mode, *args):
+        p = subprocess.Popen([PEER_PROBE, mode, "--registry", self.registry] + [str(a) for a in args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _procs.append(p)
+        return p
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
