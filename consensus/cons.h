@@ -87,17 +87,33 @@ enum cons_step_kind {
   CONS_STEP_PRECOMMIT = 3,
 };
 
-/* Signing comes from outside (spec/consensus.md §6). Both return 0 on
- * success. `msg` is a domain tag followed by the exact canonical bytes; the
- * signer signs/verifies exactly those bytes. `verify` names the member whose
- * key must have produced `sig`. */
-typedef struct cons_signer {
+/* All cryptography comes from outside (spec/consensus.md §6): the core links
+ * no crypto library and never sees a key.
+ *
+ * sign/verify return 0 on success. `msg` is a 16-byte domain tag followed by
+ * the exact canonical bytes; the signer signs/verifies exactly those bytes.
+ * `verify` names the member whose key must have produced `sig`.
+ *
+ * hashv writes SHA-256 of the concatenation of parts[0..nparts) to `out`
+ * (a part may have len 0; nparts may be 0). Block hashes are agreed across
+ * the federation, so it must be SHA-256 and nothing else. It cannot fail: an
+ * implementation whose library reports an error must abort the process
+ * rather than return a wrong digest. Parts let the core hash a domain tag and
+ * a block of up to CONS_MAX_BLOCK_BYTES without copying them together. */
+typedef struct cons_iov {
+  const uint8_t *data;
+  size_t len;
+} cons_iov;
+
+typedef struct cons_crypto {
   void *ctx;
   int (*sign)(void *ctx, const uint8_t *msg, size_t len,
               uint8_t sig[CONS_SIG_BYTES]);
   int (*verify)(void *ctx, uint32_t member, const uint8_t *msg, size_t len,
                 const uint8_t sig[CONS_SIG_BYTES]);
-} cons_signer;
+  void (*hashv)(void *ctx, const cons_iov *parts, size_t nparts,
+                uint8_t out[CONS_HASH_BYTES]);
+} cons_crypto;
 
 /* Application validation of one ledger transaction at a height: 0 = valid. */
 typedef int (*cons_validate_cb)(void *ctx, uint64_t height, const uint8_t *tx,
@@ -106,7 +122,7 @@ typedef int (*cons_validate_cb)(void *ctx, uint64_t height, const uint8_t *tx,
 typedef struct cons_config {
   uint32_t n_members; /* n = 3f+1 recommended; equal weights */
   uint32_t self;      /* our member index, < n_members */
-  cons_signer signer;
+  cons_crypto crypto; /* sign, verify and hashv all required */
   cons_validate_cb validate_cb;
   void *validate_ctx;
   uint8_t genesis_hash[CONS_HASH_BYTES]; /* parent of height 1 */
@@ -248,17 +264,17 @@ typedef struct cons_commit_info {
   uint32_t n_sigs;
 } cons_commit_info;
 
-void cons_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
-void cons_block_hash(const uint8_t *block, size_t len,
+/* SHA-256(`cb/cons/blck/v1\0` || block) through cr->hashv. */
+void cons_block_hash(const cons_crypto *cr, const uint8_t *block, size_t len,
                      uint8_t out[CONS_HASH_BYTES]);
 
 /* Build a signed vote message (CONS_VOTE_MSG_BYTES into out). hash NULL = nil. */
-int cons_vote_make(const cons_signer *s, uint8_t type, uint64_t height,
+int cons_vote_make(const cons_crypto *cr, uint8_t type, uint64_t height,
                    uint32_t round, uint32_t voter, const uint8_t *hash,
                    uint8_t out[CONS_VOTE_MSG_BYTES]);
 int cons_vote_decode(const uint8_t *msg, size_t len, cons_vote *out);
 /* Verify a decoded vote's signature against the bytes it carries. */
-int cons_vote_verify(const cons_signer *s, const cons_vote *v);
+int cons_vote_verify(const cons_crypto *cr, const cons_vote *v);
 
 /* Build a block; *out is malloc'd. */
 int cons_block_make(uint64_t height, const uint8_t parent[CONS_HASH_BYTES],
@@ -268,12 +284,15 @@ int cons_block_make(uint64_t height, const uint8_t parent[CONS_HASH_BYTES],
 int cons_block_decode(const uint8_t *data, size_t len, cons_block *out);
 
 /* Build a signed proposal message carrying block; *out is malloc'd. */
-int cons_proposal_make(const cons_signer *s, uint64_t height, uint32_t round,
+int cons_proposal_make(const cons_crypto *cr, uint64_t height, uint32_t round,
                        int32_t pol_round, uint32_t proposer,
                        const uint8_t *block, size_t block_len, uint8_t **out,
                        size_t *out_len);
-int cons_proposal_decode(const uint8_t *msg, size_t len, cons_proposal *out);
-int cons_proposal_verify(const cons_signer *s, const cons_proposal *p);
+/* Also checks that the carried block hashes (cr->hashv) to the signed
+ * block_hash; the signature itself is checked by cons_proposal_verify. */
+int cons_proposal_decode(const cons_crypto *cr, const uint8_t *msg, size_t len,
+                         cons_proposal *out);
+int cons_proposal_verify(const cons_crypto *cr, const cons_proposal *p);
 
 /* Build a certificate from signed precommit messages (each
  * CONS_VOTE_MSG_BYTES); *out is malloc'd. Entries are sorted by voter. */
@@ -283,7 +302,7 @@ int cons_cert_make(uint64_t height, uint32_t round,
                    size_t *out_len);
 /* Check a certificate offline: 2f+1 distinct members' valid precommits for
  * (height, round, hash). n_members gives f. */
-int cons_cert_verify(const cons_signer *s, uint32_t n_members,
+int cons_cert_verify(const cons_crypto *cr, uint32_t n_members,
                      const uint8_t *cert, size_t len, uint64_t height,
                      const uint8_t hash[CONS_HASH_BYTES], uint32_t *round_out,
                      uint32_t *n_sigs_out);
@@ -291,7 +310,7 @@ int cons_cert_verify(const cons_signer *s, uint32_t n_members,
 int cons_record_make(const uint8_t *block, size_t block_len,
                      const uint8_t *cert, size_t cert_len, uint8_t **out,
                      size_t *out_len);
-int cons_record_verify(const cons_signer *s, uint32_t n_members,
+int cons_record_verify(const cons_crypto *cr, uint32_t n_members,
                        const uint8_t *record, size_t len,
                        cons_commit_info *out);
 

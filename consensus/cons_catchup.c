@@ -38,7 +38,7 @@ int cons_on_catchup_resp(cons *c, uint32_t from, const uint8_t *msg,
                          size_t len) {
   cons_commit_info ci;
   if (len < 1) return CONS_ETRUNC;
-  int rc = cons_record_verify(&c->cfg.signer, c->cfg.n_members, msg + 1,
+  int rc = cons_record_verify(&c->cfg.crypto, c->cfg.n_members, msg + 1,
                               len - 1, &ci);
   c->upd.n_verified += c->quorum; /* at least; counted for benchmarks */
   if (rc) {

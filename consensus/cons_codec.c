@@ -30,23 +30,23 @@ const char *cons_strerror(int code) {
   return errstr[-code];
 }
 
-static int sign_tagged(const cons_signer *s, const uint8_t tag[16],
+static int sign_tagged(const cons_crypto *cr, const uint8_t tag[16],
                        const uint8_t *body, size_t len, uint8_t *sig) {
   uint8_t buf[16 + CONS_PROP_BODY_BYTES];
   assert(len <= CONS_PROP_BODY_BYTES);
   memcpy(buf, tag, 16);
   memcpy(buf + 16, body, len);
-  return s->sign(s->ctx, buf, 16 + len, sig) ? CONS_ESIGNER : 0;
+  return cr->sign(cr->ctx, buf, 16 + len, sig) ? CONS_ESIGNER : 0;
 }
 
-static int verify_tagged(const cons_signer *s, uint32_t member,
+static int verify_tagged(const cons_crypto *cr, uint32_t member,
                          const uint8_t tag[16], const uint8_t *body,
                          size_t len, const uint8_t *sig) {
   uint8_t buf[16 + CONS_PROP_BODY_BYTES];
   assert(len <= CONS_PROP_BODY_BYTES);
   memcpy(buf, tag, 16);
   memcpy(buf + 16, body, len);
-  return s->verify(s->ctx, member, buf, 16 + len, sig) ? CONS_EBADSIG : 0;
+  return cr->verify(cr->ctx, member, buf, 16 + len, sig) ? CONS_EBADSIG : 0;
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {
@@ -56,7 +56,7 @@ static bool all_zero(const uint8_t *p, size_t n) {
 }
 
 /* ---- votes ---- */
-int cons_vote_make(const cons_signer *s, uint8_t type, uint64_t height,
+int cons_vote_make(const cons_crypto *cr, uint8_t type, uint64_t height,
                    uint32_t round, uint32_t voter, const uint8_t *hash,
                    uint8_t out[CONS_VOTE_MSG_BYTES]) {
   if (type != CONS_PREVOTE && type != CONS_PRECOMMIT) return CONS_EARG;
@@ -75,7 +75,7 @@ int cons_vote_make(const cons_signer *s, uint8_t type, uint64_t height,
     p += CONS_HASH_BYTES;
   }
   assert(p - body == CONS_VOTE_BODY_BYTES);
-  return sign_tagged(s, cons_tag_vote, body, CONS_VOTE_BODY_BYTES, p);
+  return sign_tagged(cr, cons_tag_vote, body, CONS_VOTE_BODY_BYTES, p);
 }
 
 int cons_vote_decode(const uint8_t *msg, size_t len, cons_vote *v) {
@@ -104,18 +104,16 @@ int cons_vote_decode(const uint8_t *msg, size_t len, cons_vote *v) {
   return 0;
 }
 
-int cons_vote_verify(const cons_signer *s, const cons_vote *v) {
-  return verify_tagged(s, v->voter, cons_tag_vote, v->body,
+int cons_vote_verify(const cons_crypto *cr, const cons_vote *v) {
+  return verify_tagged(cr, v->voter, cons_tag_vote, v->body,
                        CONS_VOTE_BODY_BYTES, v->sig);
 }
 
 /* ---- blocks ---- */
-void cons_block_hash(const uint8_t *block, size_t len, uint8_t out[32]) {
-  cons_sha256_ctx s;
-  cons_sha256_init(&s);
-  cons_sha256_update(&s, cons_tag_block, 16);
-  cons_sha256_update(&s, block, len);
-  cons_sha256_final(&s, out);
+void cons_block_hash(const cons_crypto *cr, const uint8_t *block, size_t len,
+                     uint8_t out[CONS_HASH_BYTES]) {
+  const cons_iov parts[2] = {{cons_tag_block, 16}, {block, len}};
+  cr->hashv(cr->ctx, parts, 2, out);
 }
 
 int cons_block_make(uint64_t height, const uint8_t parent[CONS_HASH_BYTES],
@@ -171,10 +169,11 @@ int cons_block_decode(const uint8_t *data, size_t len, cons_block *b) {
 }
 
 /* ---- proposals ---- */
-int cons_proposal_make(const cons_signer *s, uint64_t height, uint32_t round,
+int cons_proposal_make(const cons_crypto *cr, uint64_t height, uint32_t round,
                        int32_t pol_round, uint32_t proposer,
                        const uint8_t *block, size_t block_len, uint8_t **out,
                        size_t *out_len) {
+  if (!cr || !cr->sign || !cr->hashv) return CONS_EARG;
   if (block_len > CONS_MAX_BLOCK_BYTES) return CONS_ETOOBIG;
   if (pol_round < CONS_NIL_ROUND || (pol_round >= 0 && (uint32_t)pol_round >= round))
     return CONS_EARG;
@@ -187,9 +186,9 @@ int cons_proposal_make(const cons_signer *s, uint64_t height, uint32_t round,
   p = put_u32(p, round);
   p = put_u32(p, pol_round < 0 ? POL_NIL : (uint32_t)pol_round);
   p = put_u32(p, proposer);
-  cons_block_hash(block, block_len, p);
+  cons_block_hash(cr, block, block_len, p);
   p += CONS_HASH_BYTES;
-  int rc = sign_tagged(s, cons_tag_prop, body, CONS_PROP_BODY_BYTES, p);
+  int rc = sign_tagged(cr, cons_tag_prop, body, CONS_PROP_BODY_BYTES, p);
   if (rc) {
     free(m);
     return rc;
@@ -203,8 +202,10 @@ int cons_proposal_make(const cons_signer *s, uint64_t height, uint32_t round,
   return 0;
 }
 
-int cons_proposal_decode(const uint8_t *msg, size_t len, cons_proposal *pr) {
+int cons_proposal_decode(const cons_crypto *cr, const uint8_t *msg, size_t len,
+                         cons_proposal *pr) {
   cons_cur c;
+  if (!cr || !cr->hashv) return CONS_EARG;
   if (len > CONS_MAX_MSG_BYTES) return CONS_ETOOBIG;
   cur_init(&c, msg, len);
   if (cur_u8(&c) != CONS_MSG_PROPOSAL) return c.err ? c.err : CONS_EMALFORMED;
@@ -224,13 +225,13 @@ int cons_proposal_decode(const uint8_t *msg, size_t len, cons_proposal *pr) {
   memcpy(pr->block_hash, h, CONS_HASH_BYTES);
   /* the signed hash must be the hash of the carried block */
   uint8_t real[CONS_HASH_BYTES];
-  cons_block_hash(pr->block, pr->block_len, real);
+  cons_block_hash(cr, pr->block, pr->block_len, real);
   if (memcmp(real, h, CONS_HASH_BYTES) != 0) return CONS_EMALFORMED;
   return 0;
 }
 
-int cons_proposal_verify(const cons_signer *s, const cons_proposal *p) {
-  return verify_tagged(s, p->proposer, cons_tag_prop, p->body,
+int cons_proposal_verify(const cons_crypto *cr, const cons_proposal *p) {
+  return verify_tagged(cr, p->proposer, cons_tag_prop, p->body,
                        CONS_PROP_BODY_BYTES, p->sig);
 }
 
@@ -266,11 +267,12 @@ int cons_cert_make(uint64_t height, uint32_t round,
   return 0;
 }
 
-int cons_cert_verify(const cons_signer *s, uint32_t n_members,
+int cons_cert_verify(const cons_crypto *cr, uint32_t n_members,
                      const uint8_t *cert, size_t len, uint64_t height,
                      const uint8_t hash[CONS_HASH_BYTES], uint32_t *round_out,
                      uint32_t *n_sigs_out) {
   cons_cur c;
+  if (!cr || !cr->verify) return CONS_EARG;
   if (n_members == 0 || n_members > CONS_MAX_MEMBERS) return CONS_EARG;
   uint32_t quorum = 2 * ((n_members - 1) / 3) + 1;
   cur_init(&c, cert, len);
@@ -302,7 +304,7 @@ int cons_cert_verify(const cons_signer *s, uint32_t n_members,
   if (rc) return rc;
   if (n < quorum) return CONS_ECERT;
   for (uint32_t i = 0; i < n; i++)
-    if (cons_vote_verify(s, &v[i])) return CONS_EBADSIG;
+    if (cons_vote_verify(cr, &v[i])) return CONS_EBADSIG;
   if (round_out) *round_out = round;
   if (n_sigs_out) *n_sigs_out = n;
   return 0;
@@ -326,11 +328,12 @@ int cons_record_make(const uint8_t *block, size_t block_len,
   return 0;
 }
 
-int cons_record_verify(const cons_signer *s, uint32_t n_members,
+int cons_record_verify(const cons_crypto *cr, uint32_t n_members,
                        const uint8_t *record, size_t len,
                        cons_commit_info *out) {
   cons_cur c;
   size_t blen, clen;
+  if (!cr || !cr->verify || !cr->hashv) return CONS_EARG;
   if (len > CONS_MAX_RECORD_BYTES) return CONS_ETOOBIG;
   cur_init(&c, record, len);
   const uint8_t *block = cur_lenbytes(&c, CONS_MAX_BLOCK_BYTES, &blen);
@@ -345,8 +348,8 @@ int cons_record_verify(const cons_signer *s, uint32_t n_members,
   memcpy(out->parent, b->parent, CONS_HASH_BYTES);
   out->block = block;
   out->block_len = blen;
-  cons_block_hash(block, blen, out->block_hash);
-  rc = cons_cert_verify(s, n_members, cert, clen, b->height, out->block_hash,
+  cons_block_hash(cr, block, blen, out->block_hash);
+  rc = cons_cert_verify(cr, n_members, cert, clen, b->height, out->block_hash,
                         &out->round, &out->n_sigs);
 done:
   free(b);

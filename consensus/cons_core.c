@@ -191,7 +191,7 @@ static int pool_add(cons *c, const uint8_t *tx, size_t len) {
       c->cfg.validate_cb(c->cfg.validate_ctx, c->height, tx, len) != 0)
     return CONS_EINVALID;
   uint8_t h[CONS_HASH_BYTES];
-  cons_sha256(tx, len, h);
+  cons_hash1(&c->cfg.crypto, tx, len, h);
   for (size_t i = 0; i < c->pool_n; i++)
     if (memcmp(c->pool[i].hash, h, CONS_HASH_BYTES) == 0) return CONS_EDUP;
   uint8_t *copy = malloc(len);
@@ -208,7 +208,7 @@ static int pool_add(cons *c, const uint8_t *tx, size_t len) {
 void cons_pool_remove_block(cons *c, const cons_block *b) {
   for (uint32_t t = 0; t < b->n_txs && c->pool_n; t++) {
     uint8_t h[CONS_HASH_BYTES];
-    cons_sha256(b->tx[t], b->tx_len[t], h);
+    cons_hash1(&c->cfg.crypto, b->tx[t], b->tx_len[t], h);
     for (size_t i = 0; i < c->pool_n; i++) {
       if (memcmp(c->pool[i].hash, h, CONS_HASH_BYTES) != 0) continue;
       c->pool_bytes -= c->pool[i].len;
@@ -333,8 +333,10 @@ static int check_config(const cons_config *cfg, char *err, size_t err_len) {
     why = "n_members out of range";
   else if (cfg->self >= cfg->n_members)
     why = "self is not a member";
-  else if (!cfg->signer.sign || !cfg->signer.verify)
-    why = "signer incomplete";
+  else if (!cfg->crypto.sign || !cfg->crypto.verify)
+    why = "crypto: sign or verify missing";
+  else if (!cfg->crypto.hashv)
+    why = "crypto: hashv missing";
   else if (cfg->max_block_txs > CONS_MAX_TXS)
     why = "max_block_txs over CONS_MAX_TXS";
   else if (cfg->rebroadcast_ms == 0 || cfg->timeout_propose_ms == 0 ||

@@ -90,16 +90,12 @@ extern const uint8_t cons_tag_vote[16];
 extern const uint8_t cons_tag_prop[16];
 extern const uint8_t cons_tag_block[16];
 
-/* ---- SHA-256 (FIPS 180-4), incremental ---- */
-typedef struct cons_sha256_ctx {
-  uint32_t h[8];
-  uint64_t total;
-  uint8_t buf[64];
-  size_t n;
-} cons_sha256_ctx;
-void cons_sha256_init(cons_sha256_ctx *s);
-void cons_sha256_update(cons_sha256_ctx *s, const uint8_t *d, size_t len);
-void cons_sha256_final(cons_sha256_ctx *s, uint8_t out[32]);
+/* SHA-256 of one contiguous buffer through the caller's hashv. */
+static inline void cons_hash1(const cons_crypto *cr, const uint8_t *d,
+                              size_t len, uint8_t out[CONS_HASH_BYTES]) {
+  const cons_iov part = {d, len};
+  cr->hashv(cr->ctx, &part, 1, out);
+}
 
 /* ---- Core state ---- */
 #define CONS_EXTRA_VOTES (2 * CONS_MAX_MEMBERS)

@@ -39,7 +39,7 @@ void cons_propose(cons *c) {
     cons_seterr(c, "cannot build block: %s", cons_strerror(rc));
     return;
   }
-  rc = cons_proposal_make(&c->cfg.signer, c->height, c->round, pol,
+  rc = cons_proposal_make(&c->cfg.crypto, c->height, c->round, pol,
                           c->cfg.self, block, block_len, &msg, &msg_len);
   if (block != c->valid_block) free(block);
   if (rc) {
@@ -69,7 +69,7 @@ int cons_round_prop_valid(cons *c, cons_rnd *r) {
 
 int cons_on_proposal(cons *c, uint32_t from, const uint8_t *msg, size_t len) {
   cons_proposal p;
-  int rc = cons_proposal_decode(msg, len, &p);
+  int rc = cons_proposal_decode(&c->cfg.crypto, msg, len, &p);
   if (rc) return rc;
   if (p.proposer >= c->cfg.n_members) return CONS_ENOTMEMBER;
   rc = cons_admit(c, from, p.height, p.round, msg, len);
@@ -83,7 +83,7 @@ int cons_on_proposal(cons *c, uint32_t from, const uint8_t *msg, size_t len) {
       return CONS_EDUP;
     /* a second, different proposal: keep both as evidence if it is signed */
     if (from != c->cfg.self) c->upd.n_verified++;
-    if (cons_proposal_verify(&c->cfg.signer, &p)) return CONS_EBADSIG;
+    if (cons_proposal_verify(&c->cfg.crypto, &p)) return CONS_EBADSIG;
     cons_add_evidence(c, p.height, p.round, CONS_MSG_PROPOSAL, p.proposer,
                       r->prop.body, CONS_PROP_BODY_BYTES + CONS_SIG_BYTES,
                       p.body, CONS_PROP_BODY_BYTES + CONS_SIG_BYTES);
@@ -91,7 +91,7 @@ int cons_on_proposal(cons *c, uint32_t from, const uint8_t *msg, size_t len) {
   }
   if (from != c->cfg.self) {
     c->upd.n_verified++;
-    if (cons_proposal_verify(&c->cfg.signer, &p)) return CONS_EBADSIG;
+    if (cons_proposal_verify(&c->cfg.crypto, &p)) return CONS_EBADSIG;
   }
   uint8_t *copy = malloc(len);
   if (!copy) return CONS_ENOMEM;

@@ -83,7 +83,7 @@ int cons_state_encode(const cons *c, uint8_t **out, size_t *len) {
     p = put_bytes(p, c->own_precommit, CONS_VOTE_MSG_BYTES);
   p = put_prev_own(c, p, CONS_PREVOTE);
   p = put_prev_own(c, p, CONS_PRECOMMIT);
-  cons_sha256(b, (size_t)(p - b), p);
+  cons_hash1(&c->cfg.crypto, b, (size_t)(p - b), p);
   p += CONS_HASH_BYTES;
   assert((size_t)(p - b) <= total);
   *out = b;
@@ -113,7 +113,7 @@ static int restore_block(cons *c, cons_cur *cur, int32_t *round, uint8_t **blk,
   if (!*blk) return CONS_ENOMEM;
   memcpy(*blk, b, n);
   *blen = n;
-  cons_block_hash(b, n, hash);
+  cons_block_hash(&c->cfg.crypto, b, n, hash);
   return 0;
 }
 
@@ -138,7 +138,7 @@ int cons_state_restore(cons *c, const uint8_t *data, size_t len) {
   uint8_t sum[CONS_HASH_BYTES];
   if (len < 4 + 1 + CONS_HASH_BYTES || len > 3 * CONS_MAX_RECORD_BYTES)
     return fail(c, "state record size out of range");
-  cons_sha256(data, len - CONS_HASH_BYTES, sum);
+  cons_hash1(&c->cfg.crypto, data, len - CONS_HASH_BYTES, sum);
   if (memcmp(sum, data + len - CONS_HASH_BYTES, CONS_HASH_BYTES) != 0)
     return fail(c, "state record checksum mismatch");
   cur_init(&cur, data, len - CONS_HASH_BYTES);
@@ -192,8 +192,9 @@ int cons_state_restore(cons *c, const uint8_t *data, size_t len) {
   if (cur_finish(&cur)) return fail(c, "trailing bytes in state record");
   if (plen) {
     cons_proposal p;
-    if (cons_proposal_decode(prop, plen, &p) != 0 || p.height != c->height ||
-        p.round != c->round || p.proposer != c->cfg.self)
+    if (cons_proposal_decode(&c->cfg.crypto, prop, plen, &p) != 0 ||
+        p.height != c->height || p.round != c->round ||
+        p.proposer != c->cfg.self)
       return fail(c, "own proposal does not match the state");
     c->own_prop = malloc(plen);
     if (!c->own_prop) return CONS_ENOMEM;

@@ -62,7 +62,7 @@ int cons_on_vote(cons *c, uint32_t from, const uint8_t *msg, size_t len) {
   if (s->has) {
     if (memcmp(s->msg, msg, CONS_VOTE_MSG_BYTES) == 0) return CONS_EDUP;
     c->upd.n_verified++;
-    if (cons_vote_verify(&c->cfg.signer, &v)) return CONS_EBADSIG;
+    if (cons_vote_verify(&c->cfg.crypto, &v)) return CONS_EBADSIG;
     if (cons_vote_for(r, v.type, v.voter, v.nil ? NULL : v.hash))
       return CONS_EDUP; /* same vote, another valid signature encoding */
     /* two signed, different votes at one (height, round, step): evidence.
@@ -83,7 +83,7 @@ int cons_on_vote(cons *c, uint32_t from, const uint8_t *msg, size_t len) {
   }
   if (v.voter != c->cfg.self || from != c->cfg.self) {
     c->upd.n_verified++;
-    if (cons_vote_verify(&c->cfg.signer, &v)) return CONS_EBADSIG;
+    if (cons_vote_verify(&c->cfg.crypto, &v)) return CONS_EBADSIG;
   }
   store_vote(r, &v, msg);
   return 0;
@@ -95,7 +95,7 @@ void cons_sign_vote(cons *c, uint8_t type, const uint8_t *hash) {
   uint8_t *dst = type == CONS_PREVOTE ? c->own_prevote : c->own_precommit;
   c->step = step;
   if (!cons_signing_allowed(c, c->round, step)) return; /* signed before */
-  if (cons_vote_make(&c->cfg.signer, type, c->height, c->round, c->cfg.self,
+  if (cons_vote_make(&c->cfg.crypto, type, c->height, c->round, c->cfg.self,
                      hash, dst) != 0) {
     cons_seterr(c, "signer failed on a vote");
     return;

@@ -53,4 +53,12 @@ int cons_store_get_block(cons_store *s, uint64_t height, uint8_t **out,
 int cons_store_last_height(cons_store *s, uint64_t *height);
 int cons_store_evidence_count(cons_store *s, size_t *count);
 
+/* SHA-256 over parts through OpenSSL (EVP), in the shape of
+ * cons_crypto.hashv: a driver linked with OpenSSL plugs it into its
+ * cons_crypto. ctx is unused. Aborts if OpenSSL reports an error (the core's
+ * hashv may not fail, spec/consensus.md §6). The store uses it itself to
+ * check that a commit extends the block below it. */
+void cons_store_hashv(void *ctx, const cons_iov *parts, size_t nparts,
+                      uint8_t out[CONS_HASH_BYTES]);
+
 #endif

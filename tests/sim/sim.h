@@ -51,12 +51,15 @@ const char *sim_mix_name(uint64_t seed);
 /* 0: all checks held; 1: a check failed (why says which, and where). */
 int sim_run(const sim_opts *o, sim_stats *st, char *why, size_t why_len);
 
-/* signers (sim_crypto.c) */
+/* crypto interfaces (sim_crypto.c) */
 typedef struct sim_keyring sim_keyring;
 sim_keyring *sim_keyring_new(uint32_t n, uint64_t seed, bool real);
 void sim_keyring_free(sim_keyring *k);
-/* a signer that signs as `self` (UINT32_MAX: verify only) */
-cons_signer sim_signer(sim_keyring *k, uint32_t self);
+/* the crypto interface of member `self` (UINT32_MAX: verify only) */
+cons_crypto sim_signer(sim_keyring *k, uint32_t self);
+/* OpenSSL SHA-256 as cons_crypto.hashv (ctx unused) */
+void sim_hashv(void *ctx, const cons_iov *parts, size_t nparts,
+               uint8_t out[CONS_HASH_BYTES]);
 uint64_t sim_keyring_signs(const sim_keyring *k);
 uint64_t sim_keyring_verifies(const sim_keyring *k);
 

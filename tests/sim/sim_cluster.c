@@ -42,7 +42,7 @@ typedef struct sim_node {
   bool up, byz;
   uint32_t epoch;
   uint64_t timer_gen, timer_at;
-  cons_signer signer;
+  cons_crypto crypto;
   /* the disk: survives crashes */
   uint8_t *state;
   size_t state_len;
@@ -73,7 +73,7 @@ typedef struct sim {
   size_t heap_n, heap_cap;
   sim_node nodes[CONS_MAX_MEMBERS];
   sim_keyring *keys;
-  cons_signer checker;
+  cons_crypto checker;
   uint8_t (*agreed)[CONS_HASH_BYTES];
   bool *agreed_set;
   size_t agreed_cap;
@@ -170,13 +170,13 @@ static void record_signed(sim *s, uint32_t i, const uint8_t *m, size_t len) {
     if (cons_vote_decode(m, len, &v)) return;
     if (v.voter != i) return; /* relayed: not this member's signature */
     key = v.height << 24 ^ (uint64_t)v.round << 6 ^ (uint64_t)v.type << 4 ^ v.voter;
-    cons_sha256(v.body, CONS_VOTE_BODY_BYTES, digest);
+    sim_hashv(NULL, &(cons_iov){v.body, CONS_VOTE_BODY_BYTES}, 1, digest);
   } else if (m[0] == CONS_MSG_PROPOSAL) {
     cons_proposal p;
-    if (cons_proposal_decode(m, len, &p)) return;
+    if (cons_proposal_decode(&s->checker, m, len, &p)) return;
     if (p.proposer != i) return;
     key = p.height << 24 ^ (uint64_t)p.round << 6 ^ 3u << 4 ^ p.proposer;
-    cons_sha256(p.body, CONS_PROP_BODY_BYTES, digest);
+    sim_hashv(NULL, &(cons_iov){p.body, CONS_PROP_BODY_BYTES}, 1, digest);
   } else {
     return;
   }
@@ -313,16 +313,16 @@ static void byz_send(sim *s, uint32_t i, const uint8_t *m, size_t len, int mode)
     cons_proposal p;
     uint8_t *blk = NULL, *alt = NULL;
     size_t blen = 0, alen = 0;
-    if (cons_proposal_decode(m, len, &p)) return;
+    if (cons_proposal_decode(&s->checker, m, len, &p)) return;
     byz_alt_block(s, i, &p, mode == SIM_BYZ_EQUIVOCATE, &blk, &blen);
     if (!blk ||
-        cons_proposal_make(&n->signer, p.height, p.round, p.pol_round, i, blk, blen,
+        cons_proposal_make(&n->crypto, p.height, p.round, p.pol_round, i, blk, blen,
                            &alt, &alen)) {
       free(blk);
       return;
     }
     if (mode == SIM_BYZ_INVALID) {
-      cons_block_hash(blk, blen, n->bad_hash);
+      cons_block_hash(&s->checker, blk, blen, n->bad_hash);
       n->bad_height = p.height;
       n->bad_round = p.round;
       broadcast(s, i, alt, alen);
@@ -348,7 +348,7 @@ static void byz_send(sim *s, uint32_t i, const uint8_t *m, size_t len, int mode)
       for (int k = 0; k < 32; k++) h[k] = (uint8_t)rnd(s);
       hash = h;
     }
-    if (cons_vote_make(&n->signer, v.type, v.height, v.round, i, hash, other)) return;
+    if (cons_vote_make(&n->crypto, v.type, v.height, v.round, i, hash, other)) return;
     if (mode == SIM_BYZ_INVALID) {
       broadcast(s, i, other, sizeof other);
       return;
@@ -438,7 +438,7 @@ static void trace(sim *s, uint32_t i, const cons_event *ev, int rc) {
     if (cons_vote_decode(ev->data, ev->len, &v) == 0)
       fprintf(stderr, " vote%u h%" PRIu64 " r%u by %u %s%02x", v.type, v.height, v.round,
               v.voter, v.nil ? "nil" : "", v.nil ? 0 : v.hash[0]);
-    else if (cons_proposal_decode(ev->data, ev->len, &p) == 0)
+    else if (cons_proposal_decode(&s->checker, ev->data, ev->len, &p) == 0)
       fprintf(stderr, " prop h%" PRIu64 " r%u pol%d %02x", p.height, p.round, p.pol_round,
               p.block_hash[0]);
   }
@@ -481,7 +481,7 @@ static cons_config node_config(sim *s, uint32_t i) {
   memset(&cfg, 0, sizeof cfg);
   cfg.n_members = s->o.n;
   cfg.self = i;
-  cfg.signer = s->nodes[i].signer;
+  cfg.crypto = s->nodes[i].crypto;
   cfg.validate_cb = validate_cb;
   cfg.validate_ctx = s;
   memset(cfg.genesis_hash, 0x47, sizeof cfg.genesis_hash);
@@ -684,7 +684,7 @@ int sim_run(const sim_opts *o, sim_stats *st, char *why, size_t why_len) {
     if (!s->nodes[i].byz) { s->nodes[i].byz = true; b++; }
   }
   for (uint32_t i = 0; i < o->n; i++) {
-    s->nodes[i].signer = sim_signer(s->keys, i);
+    s->nodes[i].crypto = sim_signer(s->keys, i);
     s->nodes[i].timer_at = CONS_NO_TIMEOUT;
   }
   for (uint32_t i = 0; i < o->n && !s->failed; i++) node_start(s, i);

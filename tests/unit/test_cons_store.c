@@ -80,8 +80,8 @@ static void send_prop(fx *f, cons *c, uint32_t proposer, char tag,
   uint8_t *blk, *m;
   size_t bl, ml;
   tblock(1, f->cfg.genesis_hash, proposer, tag, &blk, &bl);
-  cons_block_hash(blk, bl, hash);
-  cons_signer s = tsign_signer(&f->keys[proposer]);
+  cons_block_hash(&f->cfg.crypto, blk, bl, hash);
+  cons_crypto s = tsign_signer(&f->keys[proposer]);
   assert_int_equal(cons_proposal_make(&s, 1, 0, -1, proposer, blk, bl, &m, &ml), 0);
   (void)tstep(c, CONS_EV_MSG, 0, proposer, m, ml, 0, u);
   free(blk);
@@ -118,7 +118,7 @@ static void test_kill_between_persist_and_send(void **state) {
   /* the others prevote A: we lock, precommit A; kill again before sending */
   for (uint32_t m = 1; m < 3; m++) {
     uint8_t v[CONS_VOTE_MSG_BYTES];
-    cons_signer s = tsign_signer(&f->keys[m]);
+    cons_crypto s = tsign_signer(&f->keys[m]);
     assert_int_equal(cons_vote_make(&s, CONS_PREVOTE, 1, 0, m, ha, v), 0);
     assert_int_equal(tstep(c, CONS_EV_MSG, 0, m, v, sizeof v, 0, &u), 0);
     if (u->state) assert_int_equal(cons_store_apply(&f->st, u), 0);
@@ -131,7 +131,7 @@ static void test_kill_between_persist_and_send(void **state) {
   /* precommits from 1 and 2 complete the commit; the record is stored */
   for (uint32_t m = 1; m < 3; m++) {
     uint8_t v[CONS_VOTE_MSG_BYTES];
-    cons_signer s = tsign_signer(&f->keys[m]);
+    cons_crypto s = tsign_signer(&f->keys[m]);
     assert_int_equal(cons_vote_make(&s, CONS_PRECOMMIT, 1, 0, m, ha, v), 0);
     assert_int_equal(tstep(c, CONS_EV_MSG, 0, m, v, sizeof v, 0, &u), 0);
     u = drive(f, c, u);
@@ -144,7 +144,7 @@ static void test_kill_between_persist_and_send(void **state) {
   size_t rl;
   assert_int_equal(cons_store_get_block(&f->st, 1, &rec, &rl), 0);
   cons_commit_info ci;
-  cons_signer chk = tsign_signer(&f->keys[3]);
+  cons_crypto chk = tsign_signer(&f->keys[3]);
   assert_int_equal(cons_record_verify(&chk, 4, rec, rl, &ci), 0);
   assert_memory_equal(ci.block_hash, ha, 32);
   free(rec);
@@ -198,7 +198,7 @@ static void test_evidence_stored(void **state) {
   uint8_t h1[32] = {1}, h2[32] = {2}, v[CONS_VOTE_MSG_BYTES];
   assert_int_equal(cons_init(&c, &f->cfg, NULL, 0, NULL, 0), 0);
   assert_int_equal(tstep(c, CONS_EV_START, 0, 0, NULL, 0, 0, &u), 0);
-  cons_signer s = tsign_signer(&f->keys[3]);
+  cons_crypto s = tsign_signer(&f->keys[3]);
   assert_int_equal(cons_vote_make(&s, CONS_PRECOMMIT, 1, 0, 3, h1, v), 0);
   assert_int_equal(tstep(c, CONS_EV_MSG, 0, 3, v, sizeof v, 0, &u), 0);
   assert_int_equal(cons_vote_make(&s, CONS_PRECOMMIT, 1, 0, 3, h2, v), 0);

@@ -1,5 +1,6 @@
 /* test_cons_util.h: fixtures shared by the consensus unit tests: a keyed-hash
- * stand-in signer and helpers that drive one core by hand. */
+ * stand-in signer, the OpenSSL hash the store supplies (cons_store_hashv) and
+ * helpers that drive one core by hand. */
 #ifndef TEST_CONS_UTIL_H
 #define TEST_CONS_UTIL_H
 
@@ -7,20 +8,23 @@
 #include <string.h>
 
 #include "cons.h"
+#include "cons_store.h"
 
 typedef struct tsign {
   uint32_t self;
   uint8_t keys[CONS_MAX_MEMBERS][32];
 } tsign;
 
+/* sig = SHA-256(key || msg) || SHA-256(key ^ 1 in byte 0 || msg) */
 static inline void tsig_make(const uint8_t key[32], const uint8_t *msg,
                              size_t len, uint8_t sig[64]) {
-  uint8_t buf[32 + 128];
-  memcpy(buf, key, 32);
-  memcpy(buf + 32, msg, len < 128 ? len : 128);
-  cons_sha256(buf, 32 + (len < 128 ? len : 128), sig);
-  buf[0] ^= 1;
-  cons_sha256(buf, 32 + (len < 128 ? len : 128), sig + 32);
+  uint8_t key2[32];
+  memcpy(key2, key, 32);
+  key2[0] ^= 1;
+  const cons_iov a[2] = {{key, 32}, {msg, len}};
+  const cons_iov b[2] = {{key2, 32}, {msg, len}};
+  cons_store_hashv(NULL, a, 2, sig);
+  cons_store_hashv(NULL, b, 2, sig + 32);
 }
 
 static inline int tsign_sign(void *ctx, const uint8_t *msg, size_t len,
@@ -48,8 +52,13 @@ static inline void tsign_init(tsign *t, uint32_t n) {
   }
 }
 
-static inline cons_signer tsign_signer(tsign *t) {
-  return (cons_signer){t, tsign_sign, tsign_verify};
+static inline cons_crypto tsign_signer(tsign *t) {
+  return (cons_crypto){t, tsign_sign, tsign_verify, cons_store_hashv};
+}
+
+/* hashing only (block hashes in tests that sign nothing) */
+static inline cons_crypto thash(void) {
+  return (cons_crypto){NULL, NULL, NULL, cons_store_hashv};
 }
 
 static inline int tvalid(void *ctx, uint64_t h, const uint8_t *tx, size_t len) {
@@ -63,7 +72,7 @@ static inline cons_config tconfig(tsign *t, uint32_t self) {
   memset(&c, 0, sizeof c);
   c.n_members = 4;
   c.self = self;
-  c.signer = tsign_signer(&t[self]);
+  c.crypto = tsign_signer(&t[self]);
   c.validate_cb = tvalid;
   memset(c.genesis_hash, 0x47, sizeof c.genesis_hash);
   c.timeout_propose_ms = 100;

@@ -27,8 +27,8 @@ static int setup(void **state) {
   assert_int_equal(cons_init(&f->c, &cfg, NULL, 0, NULL, 0), 0);
   tblock(1, cfg.genesis_hash, 1, 'T', &f->blk_a, &f->len_a);
   tblock(1, cfg.genesis_hash, 2, 'T', &f->blk_b, &f->len_b);
-  cons_block_hash(f->blk_a, f->len_a, f->hash_a);
-  cons_block_hash(f->blk_b, f->len_b, f->hash_b);
+  cons_block_hash(&cfg.crypto, f->blk_a, f->len_a, f->hash_a);
+  cons_block_hash(&cfg.crypto, f->blk_b, f->len_b, f->hash_b);
   const cons_update *u;
   assert_int_equal(tstep(f->c, CONS_EV_START, 0, 0, NULL, 0, 0, &u), 0);
   *state = f;
@@ -47,7 +47,7 @@ static int teardown(void **state) {
 static int send_vote(fx *f, uint32_t voter, uint8_t type, uint64_t h,
                      uint32_t r, const uint8_t *hash, const cons_update **u) {
   uint8_t m[CONS_VOTE_MSG_BYTES];
-  cons_signer s = tsign_signer(&f->keys[voter < 4 ? voter : 0]);
+  cons_crypto s = tsign_signer(&f->keys[voter < 4 ? voter : 0]);
   assert_int_equal(cons_vote_make(&s, type, h, r, voter, hash, m), 0);
   return tstep(f->c, CONS_EV_MSG, f->now, voter, m, sizeof m, 0, u);
 }
@@ -56,7 +56,7 @@ static int send_prop(fx *f, uint32_t proposer, uint32_t r, int32_t pol,
                      const uint8_t *blk, size_t len, const cons_update **u) {
   uint8_t *m;
   size_t ml;
-  cons_signer s = tsign_signer(&f->keys[proposer]);
+  cons_crypto s = tsign_signer(&f->keys[proposer]);
   assert_int_equal(cons_proposal_make(&s, 1, r, pol, proposer, blk, len, &m, &ml), 0);
   int rc = tstep(f->c, CONS_EV_MSG, f->now, proposer, m, ml, 0, u);
   free(m);
@@ -105,7 +105,7 @@ static void test_non_member_and_forged(void **state) {
   /* member 4 of a 4-member federation (valid index of the key table) */
   assert_int_equal(send_vote(f, 4, CONS_PREVOTE, 1, 0, f->hash_a, &u), CONS_ENOTMEMBER);
   uint8_t m[CONS_VOTE_MSG_BYTES];
-  cons_signer s1 = tsign_signer(&f->keys[1]);
+  cons_crypto s1 = tsign_signer(&f->keys[1]);
   /* member 2's vote signed with member 1's key */
   assert_int_equal(cons_vote_make(&s1, CONS_PREVOTE, 1, 0, 2, f->hash_a, m), 0);
   assert_int_equal(tstep(f->c, CONS_EV_MSG, 0, 2, m, sizeof m, 0, &u), CONS_EBADSIG);
@@ -169,7 +169,7 @@ static void test_commit_record_verifies(void **state) {
   assert_int_equal(send_vote(f, 2, CONS_PRECOMMIT, 1, 0, f->hash_a, &u), 0);
   assert_int_equal(u->n_commits, 1); /* own precommit + 2 = 2f+1 */
   cons_commit_info ci;
-  cons_signer chk = tsign_signer(&f->keys[0]);
+  cons_crypto chk = tsign_signer(&f->keys[0]);
   assert_int_equal(cons_record_verify(&chk, 4, u->commits[0].record,
                                       u->commits[0].record_len, &ci), 0);
   assert_int_equal(ci.height, 1);
@@ -203,7 +203,7 @@ static void test_lock_rule(void **state) {
   size_t len_b2;
   uint8_t hash_b2[32];
   tblock(1, f->c->cfg.genesis_hash, 2, 'T', &blk_b2, &len_b2);
-  cons_block_hash(blk_b2, len_b2, hash_b2);
+  cons_block_hash(&f->c->cfg.crypto, blk_b2, len_b2, hash_b2);
   assert_int_equal(send_prop(f, 2, 1, -1, blk_b2, len_b2, &u), 0);
   u = persist(f, u);
   assert_true(tfind_vote(u, CONS_PREVOTE, 1, NULL, 0));
@@ -259,7 +259,7 @@ static void test_catchup(void **state) {
   uint8_t pcs[3][CONS_VOTE_MSG_BYTES];
   const uint8_t *pp[3];
   for (uint32_t m = 1; m < 4; m++) {
-    cons_signer s = tsign_signer(&f->keys[m]);
+    cons_crypto s = tsign_signer(&f->keys[m]);
     assert_int_equal(cons_vote_make(&s, CONS_PRECOMMIT, 1, 0, m, f->hash_a, pcs[m - 1]), 0);
     pp[m - 1] = pcs[m - 1];
   }

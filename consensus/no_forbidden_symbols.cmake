@@ -1,0 +1,56 @@
+# no_forbidden_symbols.cmake: keeps the consensus core's seam honest
+# (README.md here, spec/consensus.md §6). Fails when the static library
+# needs a symbol from OpenSSL, libuv or LMDB, or defines a hash of its own
+# (hashing comes through cons_crypto.hashv, never hand-written).
+#   cmake -DNM=<nm> -DLIB=<libcbconsensus.a> -P no_forbidden_symbols.cmake
+if(NOT NM OR NOT LIB)
+  message(FATAL_ERROR "usage: cmake -DNM=<nm> -DLIB=<library> -P ${CMAKE_SCRIPT_MODE_FILE}")
+endif()
+if(NOT EXISTS "${LIB}")
+  message(FATAL_ERROR "no such library: ${LIB}")
+endif()
+
+function(symbols out)
+  execute_process(COMMAND "${NM}" ${ARGN} "${LIB}"
+                  OUTPUT_VARIABLE text ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${NM} ${ARGN} ${LIB} failed (${rc}): ${err}")
+  endif()
+  string(REGEX MATCHALL "[^\n]+" lines "${text}")
+  set(${out} "${lines}" PARENT_SCOPE)
+endfunction()
+
+set(bad "")
+symbols(undefined -u)
+foreach(line IN LISTS undefined)
+  string(TOLOWER "${line}" l)
+  # object-file headers ("cons_core.c.o:") are not symbols
+  if(l MATCHES "^[^ ]+:$")
+    continue()
+  endif()
+  if(l MATCHES "ssl|evp|sha|uv_|mdb_")
+    string(STRIP "${line}" line)
+    list(APPEND bad "needs ${line}")
+  endif()
+endforeach()
+symbols(defined --defined-only)
+foreach(line IN LISTS defined)
+  string(TOLOWER "${line}" l)
+  if(l MATCHES "^[^ ]+:$")
+    continue()
+  endif()
+  if(l MATCHES " [^ ]*(sha[0-9]|sha_|md5|blake|keccak)[^ ]*$")
+    string(STRIP "${line}" line)
+    list(APPEND bad "defines ${line}")
+  endif()
+endforeach()
+
+list(LENGTH undefined n_undef)
+if(n_undef EQUAL 0)
+  message(FATAL_ERROR "${NM} -u listed no symbols in ${LIB}: nothing was checked")
+endif()
+if(bad)
+  list(JOIN bad "\n  " text)
+  message(FATAL_ERROR "${LIB} breaks the consensus seam:\n  ${text}")
+endif()
+message(STATUS "${LIB}: ${n_undef} undefined symbols, none from OpenSSL, libuv or LMDB; no hash of its own")
