@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "admin_lookup.h"
+#include "admin_roles.h"
 #include "idcard.h"
 #include "store.h"
 
@@ -118,8 +119,10 @@ static void copy_text(char *dst, size_t cap, const char *src)
   snprintf(dst, cap, "%s", src ? src : "");
 }
 
-static void achievement_from_proto(node_t *n, const Cb__Achievement *a, const uint8_t ref[STORE_REF_LEN],
-                                   int64_t now_ms, store_achievement *out)
+/* caller: who asks (admin_roles.h); over TLS an outlet, branch or appraisal
+ * centre deposits under its certificate, whatever the row claims. */
+static void achievement_from_proto(node_t *n, const admin_caller_t *caller, const Cb__Achievement *a,
+                                   const uint8_t ref[STORE_REF_LEN], int64_t now_ms, store_achievement *out)
 {
   memset(out, 0, sizeof *out);
   memcpy(out->learner_ref, ref, STORE_REF_LEN);
@@ -141,6 +144,7 @@ static void achievement_from_proto(node_t *n, const Cb__Achievement *a, const ui
     copy_text(out->depositor.code, sizeof out->depositor.code, n->cfg.id);
     copy_text(out->depositor.name, sizeof out->depositor.name, "管理中心");
   }
+  admin_roles_stamp_depositor(caller, a, &out->depositor);
   out->deposited_at_ms = now_ms;
 }
 
@@ -267,7 +271,8 @@ static int handle_deposit(node_t *n, const Cb__Envelope *req, admin_reply_t *r)
     return 0;
   }
   if (rc != 0) return reply_store_error(n, r, rc, "deposit");
-  achievement_from_proto(n, q->achievement, item.learner.learner_ref, node_now_ms(), &item.achievement);
+  achievement_from_proto(n, admin_reply_caller(r), q->achievement, item.learner.learner_ref, node_now_ms(),
+                         &item.achievement);
   if (store_deposit_validate(&item, why, sizeof why) != 0) {
     admin_reply_error(r, CB__ERROR_CODE__ERROR_INVALID_ARGUMENT, "achievement: %s", why);
     return 0;
@@ -325,7 +330,7 @@ static int handle_import_batch(node_t *n, const Cb__Envelope *req, admin_reply_t
     }
     copy_text(it->learner.name, sizeof it->learner.name, row->name);
     it->learner.opened_at_ms = now;
-    achievement_from_proto(n, row->achievement, it->learner.learner_ref, now, &it->achievement);
+    achievement_from_proto(n, admin_reply_caller(r), row->achievement, it->learner.learner_ref, now, &it->achievement);
     if (store_deposit_validate(it, why, sizeof why) != 0) {
       admin_reply_error(r, CB__ERROR_CODE__ERROR_INVALID_ARGUMENT,
                         "rows[%zu] (line %u): %s; nothing was written", i, row->line, why);
