@@ -494,3 +494,34 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+# ---- operator TLS port (test_operators.py) --------------------------------
+
+KEYS_SH = os.path.join(SOURCE_DIR, "deploy", "keys.sh")
+
+
+def keys_sh(*args, env=None):
+    """Runs deploy/keys.sh; returns its stdout (stripped)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run(["bash", KEYS_SH] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=60, env=e)
+    check(r.returncode == 0, "keys.sh %s failed: %s" % (" ".join(map(str, args)), r.stderr))
+    return r.stdout.strip()
+
+
+def add_config_section(node, name, items):
+    """Appends [name] with items to the node's config (before it starts)."""
+    with open(node.config, "a") as f:
+        f.write("[%s]\n" % name + "".join("%s = %s\n" % kv for kv in items.items()))
+
+
+def node_public_key(node):
+    """The node's Ed25519 identity key as 64 hex digits (what cbctl pins)."""
+    return keys_sh("pubhex", os.path.join(node.data_dir, "identity.pem"))
+
+
+def cbctl_remote(addr, cert, key, node_key, *args, **kw):
+    """cbctl --remote over the operator TLS port with an operator certificate."""
+    return cbctl("--remote", addr, "--cert", cert, "--key", key, "--node-key", node_key, *args, **kw)
