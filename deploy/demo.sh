@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The local four-province demo: builds, brings up cbnode for Shanghai (sh),
-# Jiangsu (js), Zhejiang (zj) and Anhui (ah), each with its own data
-# directory and admin socket and one shared federation key (so learner_ref
-# agrees everywhere), loads synthetic demo data and shows the main job of a
-# node: opening accounts, deposits, a bulk import (a bad file first, to show
-# the row errors), a transcript with credit totals, and stats of all four.
+# The local four-province federation: builds, brings up cbnode for Shanghai
+# (sh), Jiangsu (js), Zhejiang (zj) and Anhui (ah) on loopback, each with its
+# own data directory, admin socket, identity key and certificate, one
+# registry and one federation key (deploy/mkfederation.sh), connected to
+# each other by mutually authenticated TLS 1.3 peer sessions. Loads synthetic
+# demo data and shows the main job of a node: opening accounts, deposits, a
+# bulk import (a bad file first, to show the row errors), a transcript with
+# credit totals, stats of all four; then the federation: a cross-region
+# lookup (one region, then all at once), the access log on the answering
+# node, and a lookup with one province's node down.
 #
 #   bash deploy/demo.sh [--keep] [--dir DIR] [--no-build] [--learners N]
 #     --keep       leave the nodes running; DIR/stop.sh stops them
@@ -13,8 +17,7 @@
 #     --learners N synthetic learners per province (default 2000)
 #     --build-dir D binaries from build tree D (default build/release)
 #
-# Until peer sessions land (the federation issue), the nodes run side by side
-# without talking to each other.
+# Every process started here is stopped by its PID at exit (--keep: stop.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 keep=0; build=1; dir="$top/run/demo"; learners=2000; bdir="$top/build/release"
@@ -25,7 +28,7 @@ while [ $# -gt 0 ]; do
     --dir) dir=${2:?--dir needs a directory}; shift ;;
     --learners) learners=${2:?--learners needs a number}; shift ;;
     --build-dir) bdir=${2:?--build-dir needs a directory}; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -78,24 +81,45 @@ trap 'exit 130' INT TERM
 step() { printf '\n\033[1m=== %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
-step "Bringing up four nodes under $dir"
+step "Keys, certificates and registry for four nodes (deploy/mkfederation.sh)"
+# Four free loopback ports for the peer listeners, as the OS hands them out.
+read -r -a ports <<<"$(python3 -c 'import socket
+ss=[socket.socket() for _ in range(4)]
+[s.bind(("127.0.0.1", 0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+bash "$top/deploy/mkfederation.sh" "$dir/fed" "${ports[@]}" >/dev/null
+echo "  registry $dir/fed/registry.json: sh:${ports[0]} js:${ports[1]} zj:${ports[2]} ah:${ports[3]}"
+
+start_node() {
+  local r=$1
+  "$cbnode" --config "$dir/$r/node.ini" 2>>"$dir/$r/node.log" &
+  pids+=($!); echo $! >"$dir/$r/cbnode.pid"
+}
+
+step "Bringing up four connected nodes under $dir"
 for r in "${regions[@]}"; do
   mkdir -p "$dir/$r"
-  cat >"$dir/$r/node.ini" <<INI
+  node_ini() {
+    cat <<INI
 ; ${names[$r]} demo node (keys and values: deploy/node.example.ini)
 [node]
 id = $r
 region = $r
 data_dir = data
 admin_socket = $sockdir/$r.sock
-federation_key_file = ../federation.key
+federation_key_file = ../fed/federation.key
+$*
 [limits]
 map_size_mb = 256
 INI
-  # The first --init creates the shared federation key; the others load it.
+  }
+  # --init makes the data directory; the node then runs with the identity
+  # key and registry that mkfederation.sh made.
+  node_ini >"$dir/$r/node.ini"
   "$cbnode" --config "$dir/$r/node.ini" --init 2>>"$dir/$r/node.log"
-  "$cbnode" --config "$dir/$r/node.ini" 2>>"$dir/$r/node.log" &
-  pids+=($!); echo $! >"$dir/$r/cbnode.pid"
+  node_ini "identity_key_file = ../fed/$r/node.key
+registry_file = ../fed/registry.json" >"$dir/$r/node.ini"
+  start_node "$r"
 done
 cat >"$dir/stop.sh" <<STOP
 #!/usr/bin/env bash
@@ -178,6 +202,54 @@ for r in "${regions[@]}"; do
   echo "--- $r ${names[$r]}"
   ctl "$r" stats
 done
+
+step "Cross-region lookup: the asking node sends learner_ref, never the ID number"
+# 王小明 also studied in Jiangsu and Zhejiang.
+ctl js learner open --id 310101199003071230 --name 王小明 >/dev/null
+ctl js deposit --id 310101199003071230 --kind academic_course --issuer 10284 --code 080901 \
+  --title 计算机网络 --credits 3 --score 91 --awarded 2024-12-20 --depositor-role outlet \
+  --depositor-code NJU-01 --depositor-name 南京大学 >/dev/null
+ctl zj learner open --id 310101199003071230 --name 王小明 >/dev/null
+ctl zj deposit --id 310101199003071230 --kind vocational_skill_level --issuer ZJ-SKILL --code 4-04-05-05 \
+  --title 网络与信息安全管理员 --level 四级 --credits 5 --score 合格 --awarded 2025-03-01 >/dev/null
+# Sessions each node has up, from its log (peer_up / peer_down lines).
+peers_up() {
+  python3 - "$dir/$1/node.log" <<'PY'
+import json, sys
+up = set()
+for line in open(sys.argv[1], encoding="utf-8"):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("event") == "peer_up": up.add(e["peer"])
+    elif e.get("event") == "peer_down": up.discard(e["peer"])
+print(" ".join(sorted(up)))
+PY
+}
+# The peer sessions come up within a second or so of the start.
+for _ in $(seq 100); do [ "$(peers_up ah)" = "js sh zj" ] && break; sleep 0.1; done
+echo "  ah has sessions with: $(peers_up ah)"
+echo "Anhui asks Jiangsu (signed request; the answer's signature is checked against the registry):"
+show ctl ah lookup --id 310101199003071230 --region js --operator ah-admin --purpose "学分认定 credit recognition"
+echo
+echo "Anhui asks every other province at once, each with its own deadline:"
+show ctl ah lookup --id 310101199003071230 --all-regions --operator ah-admin --purpose "学分认定 credit recognition"
+
+step "Access log on the answering node: who looked this learner up, when, why"
+show ctl js access-log --id 310101199003071230
+
+step "One province down: the others still answer, the missing one says why"
+zpid=$(cat "$dir/zj/cbnode.pid")
+kill -TERM "$zpid"; wait "$zpid" 2>/dev/null || true
+echo "  stopped zj (pid $zpid)"
+show ctl ah lookup --id 310101199003071230 --all-regions --timeout-ms 1500 --operator ah-admin \
+  --purpose "学分认定 credit recognition" || true
+start_node zj
+for _ in $(seq 400); do [ "$(peers_up ah)" = "js sh zj" ] && break; sleep 0.1; done
+echo
+echo "zj restarted (pid $(cat "$dir/zj/cbnode.pid")); the sessions come back by themselves:"
+show ctl ah lookup --id 310101199003071230 --region zj --operator ah-admin --purpose "学分认定 credit recognition"
 
 if [ "$keep" = 1 ]; then
   step "Nodes left running"

@@ -132,13 +132,14 @@ static void slot_settle(lookup_slot_t *s, int status, const Cb__Envelope *reply,
     node_t *nn = s->op->n;
     peer_net_t *net = node_peer_net(nn);
     int up_now = net && peer_net_link_up(net, res->node_id);
-    if (status == -PEER_E_TIMEOUT && !s->link_was_up && !up_now)
+    if (status == -PEER_E_TIMEOUT && !s->link_was_up && !up_now) {
       snprintf(err, sizeof err, "down: no session to %s (unreachable or refusing us) within %u ms",
                res->node_id, res->elapsed_ms);
-    else
+    } else {
       snprintf(err, sizeof err, "%s: %s", status == -PEER_E_TIMEOUT ? "timeout" : status == -PEER_E_CLOSING ? "closing" : "down",
                peer_strerror(status));
-    snprintf(err + strlen(err), sizeof err - strlen(err), " (%.300s)", detail && detail[0] ? detail : "no detail");
+      snprintf(err + strlen(err), sizeof err - strlen(err), " (%.300s)", detail && detail[0] ? detail : "no detail");
+    }
     slot_error(s, err, "");
     return;
   }
