@@ -11,7 +11,7 @@ import struct
 import subprocess
 import time
 
-from cbharness import (Node, add_config_section, cbctl, cbctl_remote, check, envelope, frame, free_port,
+from cbharness import (CBNODE, Node, add_config_section, cbctl, cbctl_remote, check, envelope, frame, free_port,
                        id_number, keys_sh, node_public_key, pb_decode, run_tests, tempdir, F_HELLO,
                        F_STATS_RESPONSE, F_STATS)
 
@@ -301,6 +301,29 @@ def test_timeouts_and_cap():
     remote("auditor", "hello", expect=0)
 
 
+def test_config_errors():
+    """A bad [operators] section stops cbnode with file:line and the reason."""
+    d = tempdir("cb-ops-cfg-")
+    ca = os.path.join(d, "sh", "operator-ca.crt")
+    keys_sh("operator-ca", os.path.join(d, "sh"), "sh")
+    cases = [
+        ({"listen": "127.0.0.1:%d" % free_port()}, "needs both listen and ca_file"),
+        ({"listen": "localhost:7443", "ca_file": ca}, "not an IP address"),
+        ({"listen": "127.0.0.1", "ca_file": ca}, "expected HOST:PORT"),
+        ({"listen": "127.0.0.1:70000", "ca_file": ca}, "out of range"),
+        ({"listen": "127.0.0.1:0", "ca_file": ca, "idle_timeout_ms": "5"}, "idle_timeout_ms"),
+        ({"listen": "127.0.0.1:0", "ca_file": ca, "colour": "blue"}, "unknown key 'colour' in section [operators]"),
+        ({"listen": "127.0.0.1:0", "ca_file": os.path.join(d, "missing.crt")}, "cannot load operator CA"),
+    ]
+    for items, words in cases:
+        n = Node("sh", base=tempdir("cb-ops-cfgn-"))
+        n.init()
+        add_config_section(n, "operators", items)
+        r = subprocess.run([CBNODE, "--config", n.config], capture_output=True, text=True, timeout=60)
+        check(r.returncode != 0 and words in r.stderr, "%r: rc %s, %r" % (items, r.returncode, r.stderr[-400:]))
+        check(not os.path.exists(n.socket), "admin socket left behind after a failed start")
+
+
 def test_clean_shutdown():
     check(node.stop() == 0, node.log_tail())
     node.log_lines()  # every line is JSON, no sanitizer report
@@ -310,4 +333,4 @@ if __name__ == "__main__":
     run_tests([test_setup, test_admin_over_tls, test_outlet_own_institution, test_outlet_other_institution_refused,
                test_outlet_import, test_branch_and_appraisal_centre, test_auditor_reads_only,
                test_unix_socket_still_admin, test_refused_at_the_handshake, test_wrong_node_key,
-               test_timeouts_and_cap, test_clean_shutdown])
+               test_timeouts_and_cap, test_config_errors, test_clean_shutdown])
