@@ -117,11 +117,29 @@ static int check_rows(const tls_operator_t *op, const Cb__Envelope *req, char *w
   return 0;
 }
 
+static int check_role(const tls_operator_t *op, const Cb__Envelope *req, char *why, size_t whylen);
+
 int admin_roles_check(const admin_caller_t *caller, const Cb__Envelope *req, char *why, size_t whylen)
 {
   if (!caller || !caller->remote) return 0; /* the Unix socket: the province's admin */
   const tls_operator_t *op = &caller->op;
-  if (op->role == TLS_ROLE_ADMIN) return 0;
+  if (op->role != TLS_ROLE_ADMIN && check_role(op, req, why, whylen) != 0) return -1;
+  /* The peer's access log names who asked: over TLS that is the
+   * certificate's operator, not whatever name the client typed. */
+  if (req->msg_case == CB__ENVELOPE__MSG_REGION_LOOKUP_REQUEST) {
+    const char *claimed = req->region_lookup_request ? req->region_lookup_request->operator_id : NULL;
+    if (!claimed || strcmp(claimed, op->name) != 0)
+      return refuse(why, whylen,
+                    "%s '%s': operator_id '%s' is not this certificate's operator; over TLS a lookup "
+                    "is logged under the certificate's name (cbctl lookup --operator %s)",
+                    tls_role_name(op->role), op->name, claimed ? claimed : "", op->name);
+  }
+  return 0;
+}
+
+/* The role table and, for deposits and imports, the row rules. */
+static int check_role(const tls_operator_t *op, const Cb__Envelope *req, char *why, size_t whylen)
+{
   const admin_role_rule_t *rule = admin_roles_rule_for(req->msg_case);
   if (!rule)
     return refuse(why, whylen, "%s '%s' may not send message type %d: it is not in the role table "

@@ -197,6 +197,15 @@ def test_auditor_reads_only():
     check(len(refused) >= 3 and all(l["role"] == "auditor" and l["request"] for l in refused), refused)
 
 
+def test_lookup_operator_is_the_certificate():
+    # The access log at the answering node names the certificate's operator,
+    # so a lookup under another name is refused before anything is asked.
+    r = remote("auditor", "lookup", "--id", ID_A, "--all-regions", "--operator", "somebody")
+    expect_forbidden(r, "operator_id 'somebody'", "--operator auditor")
+    r = remote("auditor", "lookup", "--id", ID_A, "--all-regions", "--operator", "auditor")
+    check(not (r.doc and r.doc.get("error", {}).get("code") == "FORBIDDEN"), "lookup under its own name: %r" % r)
+
+
 def test_unix_socket_still_admin():
     r = node.cbctl(*deposit_args(ID_A, "LOCAL-1", "academic_course", "--depositor-role", "outlet",
                                  "--depositor-code", "INST-Z", "--depositor-name", "z"), expect=0)
@@ -332,5 +341,5 @@ def test_clean_shutdown():
 if __name__ == "__main__":
     run_tests([test_setup, test_admin_over_tls, test_outlet_own_institution, test_outlet_other_institution_refused,
                test_outlet_import, test_branch_and_appraisal_centre, test_auditor_reads_only,
-               test_unix_socket_still_admin, test_refused_at_the_handshake, test_wrong_node_key,
+               test_lookup_operator_is_the_certificate, test_unix_socket_still_admin, test_refused_at_the_handshake, test_wrong_node_key,
                test_timeouts_and_cap, test_config_errors, test_clean_shutdown])

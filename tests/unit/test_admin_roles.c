@@ -293,6 +293,31 @@ static void test_remote_admin_deposits_for_anyone(void **state)
   assert_int_equal(check(&a, deposit(&d, 4, STORE_ROLE_BRANCH, "OTHER"), why, sizeof why), 0);
 }
 
+/* The peer's access log names the asking operator: over TLS, the certificate's. */
+static void test_lookup_names_the_certificate_operator(void **state)
+{
+  (void)state;
+  char why[512];
+  Cb__Envelope e;
+  Cb__RegionLookupRequest q;
+  cb__region_lookup_request__init(&q);
+  bare(&e, CB__ENVELOPE__MSG_REGION_LOOKUP_REQUEST);
+  e.region_lookup_request = &q;
+  q.operator_id = (char *)"aud-1";
+  admin_caller_t a = remote(TLS_ROLE_AUDITOR, NULL, "aud-1");
+  assert_int_equal(check(&a, &e, why, sizeof why), 0);
+  q.operator_id = (char *)"someone-else";
+  assert_int_equal(check(&a, &e, why, sizeof why), -1);
+  assert_non_null(strstr(why, "operator_id 'someone-else' is not this certificate's operator"));
+  admin_caller_t adm = remote(TLS_ROLE_ADMIN, NULL, "admin");
+  assert_int_equal(check(&adm, &e, why, sizeof why), -1);
+  q.operator_id = (char *)"admin";
+  assert_int_equal(check(&adm, &e, why, sizeof why), 0);
+  /* The Unix socket's operator names itself. */
+  q.operator_id = (char *)"root";
+  assert_int_equal(check(NULL, &e, why, sizeof why), 0);
+}
+
 /* ---- the depositor recorded -------------------------------------------- */
 
 static void test_stamp_depositor_from_certificate(void **state)
@@ -370,6 +395,7 @@ int main(void)
     cmocka_unit_test(test_outlet_import_refused_whole_for_one_foreign_row),
     cmocka_unit_test(test_branch_and_appraisal_centre),
     cmocka_unit_test(test_remote_admin_deposits_for_anyone),
+    cmocka_unit_test(test_lookup_names_the_certificate_operator),
     cmocka_unit_test(test_stamp_depositor_from_certificate),
     cmocka_unit_test(test_authorize_replies_forbidden),
   };
