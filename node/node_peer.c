@@ -255,7 +255,10 @@ static void answer_lookup(node_peer_t *p, uint64_t session, const char *peer, co
   memset(&arena, 0, sizeof arena);
   collect_ctx_t c = {.arena = &arena};
   c.items = admin_arena_alloc(&arena, NODE_PEER_MAX_ACHIEVEMENTS * sizeof *c.items);
-  Cb__SignedStatement resp = CB__SIGNED_STATEMENT__INIT;
+  /* Zeroed, not CB__SIGNED_STATEMENT__INIT: sigstmt_statement_clear frees
+   * the fields, and INIT points signer at protobuf-c's static "". */
+  Cb__SignedStatement resp;
+  memset(&resp, 0, sizeof resp);
   uint8_t *packed = NULL;
   int found = 0, rc = c.items ? 0 : STORE_ENOMEM;
   store_learner l;

@@ -239,32 +239,38 @@ static json_t *describe_reply(const Cb__Envelope *e, const registry_t *reg, cons
 static int run_client(const opts_t *o, registry_t *reg, EVP_PKEY *tkey, EVP_PKEY *skey)
 {
   struct sockaddr_in sa;
+  uint8_t ref[32] = {0}, nonce[16];
   if (split_hp(o->addr, &sa) != 0) return fprintf(stderr, "peer_probe: bad --connect\n"), 1;
+  if (o->ref_hex && parse_hex32(o->ref_hex, ref) != 0) return fprintf(stderr, "peer_probe: bad --ref\n"), 1;
   tls_config_t tc = {.mode = TLS_MODE_PEER_CLIENT, .key = tkey, .cert_name = o->node, .registry = reg};
   tls_ctx_t *ctx;
   char err[512];
   if (tls_ctx_new(&tc, &ctx, err, sizeof err) != 0) return fprintf(stderr, "peer_probe: %s\n", err), 1;
+  int rc = 0;
+  Cb__SignedStatement st; /* zeroed: sigstmt_statement_clear frees its fields */
+  memset(&st, 0, sizeof st);
   conn_t *c = calloc(1, sizeof *c);
+  if (!c) return 1;
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
   if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     out(json_pack("{s:s}", "connect_error", strerror(errno)));
-    return 0;
+    goto done;
   }
   tls_session_new(ctx, &c->tls);
   tls_session_expect_peer(c->tls, o->target);
   if (handshake(c, err, sizeof err) != 0 || send_hello(c, o->node) != 0 || await_hello(c, err, sizeof err) != 0) {
     out(json_pack("{s:s}", "session_error", err));
-    return 0;
+    goto done;
   }
   out(json_pack("{s:b}", "session", 1));
-  uint8_t ref[32] = {0}, nonce[16];
-  if (o->ref_hex && parse_hex32(o->ref_hex, ref) != 0) return fprintf(stderr, "peer_probe: bad --ref\n"), 1;
   RAND_bytes(nonce, sizeof nonce);
   sigstmt_signer_t signer = {o->signer ? o->signer : o->node, skey};
-  Cb__SignedStatement st = CB__SIGNED_STATEMENT__INIT;
   if (peer_lookup_make_request(&signer, o->target, "probe-operator", "integration test", ref, nonce,
-                               wall_ms() + o->time_offset_ms, &st, err, sizeof err) != 0)
-    return fprintf(stderr, "peer_probe: %s\n", err), 1;
+                               wall_ms() + o->time_offset_ms, &st, err, sizeof err) != 0) {
+    fprintf(stderr, "peer_probe: %s\n", err);
+    rc = 1;
+    goto done;
+  }
   for (int i = 0; i < o->send; i++) {
     Cb__Envelope e = CB__ENVELOPE__INIT;
     Cb__LookupRequest lr = CB__LOOKUP_REQUEST__INIT;
@@ -277,9 +283,8 @@ static int run_client(const opts_t *o, registry_t *reg, EVP_PKEY *tkey, EVP_PKEY
       break;
     }
     Cb__Envelope *r;
-    while ((r = recv_env(c, 5000, err, sizeof err)) && r->msg_case == CB__ENVELOPE__MSG_PEER_PING) {
+    while ((r = recv_env(c, 5000, err, sizeof err)) && r->msg_case == CB__ENVELOPE__MSG_PEER_PING)
       cb__envelope__free_unpacked(r, NULL);
-    }
     if (!r) {
       out(json_pack("{s:s}", "recv_error", err));
       break;
@@ -287,12 +292,13 @@ static int run_client(const opts_t *o, registry_t *reg, EVP_PKEY *tkey, EVP_PKEY
     out(describe_reply(r, reg, &st, o->target));
     cb__envelope__free_unpacked(r, NULL);
   }
+done:
   sigstmt_statement_clear(&st);
   tls_session_free(c->tls);
   close(c->fd);
   free(c);
   tls_ctx_free(ctx);
-  return 0;
+  return rc;
 }
 
 /* Answers lookups with a synthetic achievement, tampered as asked. */
@@ -319,7 +325,8 @@ static void serve_lookup(conn_t *c, const opts_t *o, EVP_PKEY *skey, const Cb__E
   a.depositor = &d;
   Cb__Achievement *list[] = {&a};
   sigstmt_signer_t signer = {o->signer ? o->signer : o->node, skey};
-  Cb__SignedStatement st = CB__SIGNED_STATEMENT__INIT;
+  Cb__SignedStatement st; /* zeroed: sigstmt_statement_clear frees its fields */
+  memset(&st, 0, sizeof st);
   char err[256];
   if (peer_lookup_make_response(&signer, req, q->learner_ref.data, 1, list, 1, wall_ms(), &st, err, sizeof err) == 0) {
     if (o->tamper && !strcmp(o->tamper, "body")) st.body.data[st.body.len / 2] ^= 0x01;

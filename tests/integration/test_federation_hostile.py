@@ -185,9 +185,12 @@ def test_thousand_connections():
     # per connection.
     flood(1000)
     rss2 = rss_kib(pid)
-    first = 131072 if sanitized_build() else 65536
+    # ASan keeps up to 256 MiB of freed memory in quarantine, so there the
+    # bounds are loose; its leak check at exit (test_clean_stop) is the
+    # sharper test.
+    first, again = (393216, 262144) if sanitized_build() else (65536, 8192)
     check(rss1 - rss0 < first, "RSS grew %d KiB over the first 1,000 connections" % (rss1 - rss0))
-    check(rss2 - rss1 < 8192, "RSS grew again by %d KiB over the next 1,000 connections" % (rss2 - rss1))
+    check(rss2 - rss1 < again, "RSS grew again by %d KiB over the next 1,000 connections" % (rss2 - rss1))
     logged = len(refused_lines()) - lines0
     check(0 < logged < 400, "%d refusal log lines for 2,000 connections: none, or not rate-limited" % logged)
     # The session with js never went down.
@@ -199,6 +202,7 @@ def test_thousand_connections():
 def test_clean_stop():
     for n in fed.nodes.values():
         check(n.stop() == 0, "%s did not stop cleanly:\n%s" % (n.id, n.log_tail()))
+        n.log_lines()  # every line JSON, no sanitizer (leak) report
 
 
 if __name__ == "__main__":
