@@ -13,7 +13,7 @@ import time
 
 from cbharness import (CBNODE, Node, add_config_section, cbctl, cbctl_remote, check, envelope, frame, free_port,
                        id_number, keys_sh, node_public_key, pb_decode, run_tests, tempdir, F_HELLO,
-                       F_STATS_RESPONSE, F_STATS)
+                       F_STATS_RESPONSE, F_STATS, F_ERROR)
 
 HANDSHAKE_TIMEOUT_MS = 3000
 IDLE_TIMEOUT_MS = 2000
@@ -271,6 +271,46 @@ def test_wrong_node_key():
     check(r.rc == 2 and "64 hex digits" in r.stderr, r)
 
 
+def read_frame(s):
+    """One reply frame's envelope fields, or None at the end of the session."""
+    buf = b""
+    try:
+        while len(buf) < 4:
+            chunk = s.recv(4 - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        n = struct.unpack(">I", buf)[0]
+        body = b""
+        while len(body) < n:
+            chunk = s.recv(n - len(body))
+            if not chunk:
+                return None
+            body += chunk
+    except (ssl.SSLError, ConnectionResetError):
+        return None
+    return pb_decode(body)
+
+
+def test_framing_over_tls():
+    """The socket's framing gates hold on the operator port: a bad request is answered
+    and the session goes on; an oversized frame is answered, then the session closes."""
+    s = tls_client("admin")
+    s.do_handshake()
+    s.sendall(frame(envelope(99, b"")))
+    env = read_frame(s)
+    check(env is not None and F_ERROR in env, "unknown type over TLS: %r" % env)
+    check(pb_decode(env[F_ERROR][0])[1][0] == 4, "not UNKNOWN_TYPE: %r" % env)
+    s.sendall(frame(envelope(F_STATS, b"")))
+    env = read_frame(s)
+    check(env is not None and F_STATS_RESPONSE in env, "session did not go on: %r" % env)
+    s.sendall(struct.pack(">I", 0x7FFFFFFF) + b"xx")
+    env = read_frame(s)
+    check(env is not None and F_ERROR in env and pb_decode(env[F_ERROR][0])[1][0] == 1, "oversized: %r" % env)
+    check(read_frame(s) is None, "session stayed open after an oversized frame")
+    s.close()
+
+
 def test_timeouts_and_cap():
     # Plain TCP clients that never start TLS: the cap, then the handshake timeout.
     host, port = addr.rsplit(":", 1)
@@ -342,4 +382,4 @@ if __name__ == "__main__":
     run_tests([test_setup, test_admin_over_tls, test_outlet_own_institution, test_outlet_other_institution_refused,
                test_outlet_import, test_branch_and_appraisal_centre, test_auditor_reads_only,
                test_lookup_operator_is_the_certificate, test_unix_socket_still_admin, test_refused_at_the_handshake, test_wrong_node_key,
-               test_timeouts_and_cap, test_config_errors, test_clean_shutdown])
+               test_framing_over_tls, test_timeouts_and_cap, test_config_errors, test_clean_shutdown])
