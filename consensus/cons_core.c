@@ -74,7 +74,14 @@ void cons_send_signed(cons *c, const uint8_t *data, size_t len) {
     c->n_held--;
   }
   c->held[c->n_held++] = (cons_held){c->persist_seq + 1, copy, len};
+  c->own_seq = c->persist_seq + 1; /* the record this step will produce */
 }
+
+/* Not `persisted_seq == persist_seq`: within the step that signed, the new
+ * record has no sequence number yet (cons_step numbers it at the end), so
+ * that test passed for a message signed a moment earlier in the same step
+ * and a resend sent it before its record was durable (seed 1075183). */
+bool cons_own_durable(const cons *c) { return c->persisted_seq >= c->own_seq; }
 
 static void release_held(cons *c) {
   size_t keep = 0;

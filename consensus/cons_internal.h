@@ -188,6 +188,10 @@ struct cons {
 
   /* persistence ordering */
   uint64_t persist_seq, persisted_seq;
+  /* the state record that covers our latest signature: until it is durable
+   * (persisted_seq >= own_seq) none of our own signed messages may be sent
+   * outside the held queue, not even by a resend in the same step */
+  uint64_t own_seq;
   bool dirty;
   cons_held held[CONS_MAX_HELD];
   size_t n_held;
@@ -229,6 +233,8 @@ void cons_commit(cons *c, const uint8_t *block, size_t block_len,
                  size_t cert_len, const uint8_t *record, size_t record_len);
 int cons_block_valid(cons *c, const uint8_t *block, size_t len);
 bool cons_signing_allowed(const cons *c, uint32_t round, uint8_t step);
+/* every message we signed so far is covered by a durable state record */
+bool cons_own_durable(const cons *c);
 void cons_note_peer_height(cons *c, uint64_t h, uint32_t from);
 /* admission of a (height, round) pair of an incoming message */
 int cons_admit(cons *c, uint32_t from, uint64_t height, uint32_t round,

@@ -27,7 +27,7 @@ static void relay_votes(cons *c, const cons_rnd *r, uint8_t type,
                   : type == CONS_PREVOTE ? &r->prevote[m] : &r->precommit[m];
     if (!s || !s->has) continue;
     /* our own vote only once durable (until then the driver holds it) */
-    if (m == c->cfg.self && c->persisted_seq != c->persist_seq) continue;
+    if (m == c->cfg.self && !cons_own_durable(c)) continue;
     cons_send(c, CONS_BROADCAST, s->msg, CONS_VOTE_MSG_BYTES);
   }
 }
@@ -42,8 +42,8 @@ void cons_rebroadcast(cons *c) {
   if (c->step == CONS_STEP_NEW_HEIGHT) return;
   cons_rnd *r = cons_round_get(c, c->round, false);
   if (r) {
-    if (r->prop_msg && (r->prop.proposer != c->cfg.self ||
-                        c->persisted_seq == c->persist_seq))
+    if (r->prop_msg &&
+        (r->prop.proposer != c->cfg.self || cons_own_durable(c)))
       cons_send(c, CONS_BROADCAST, r->prop_msg, r->prop_len);
     relay_votes(c, r, CONS_PREVOTE, NULL);
     relay_votes(c, r, CONS_PRECOMMIT, NULL);
