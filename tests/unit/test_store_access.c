@@ -1,0 +1,170 @@
+/* Unit tests of storage/store_access: entries of one learner come back in
+ * time order and only theirs; a repeated key is refused and changes
+ * nothing; bad arguments are refused; entries survive a reopen; the walk
+ * stops when told and honours its limit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store_access.h"
+
+typedef struct fx {
+  char dir[256];
+  store *s;
+  store_access *a;
+} fx;
+
+static void open_all(fx *f, bool create)
+{
+  store_options o = {.node_id = "js", .region = create ? "js" : NULL, .create = create};
+  char err[256];
+  assert_int_equal(store_open(&f->s, f->dir, &o, err, sizeof err), 0);
+  assert_int_equal(store_access_open(f->s, &f->a), 0);
+}
+
+static void close_all(fx *f)
+{
+  store_access_close(f->a);
+  store_close(f->s);
+}
+
+static int setup(void **state)
+{
+  fx *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  const char *t = getenv("TMPDIR");
+  snprintf(f->dir, sizeof f->dir, "%s/test_store_access.XXXXXX", t && *t ? t : "/tmp");
+  assert_non_null(mkdtemp(f->dir));
+  open_all(f, true);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  fx *f = *state;
+  close_all(f);
+  char p[300];
+  snprintf(p, sizeof p, "%s/data.mdb", f->dir);
+  unlink(p);
+  snprintf(p, sizeof p, "%s/lock.mdb", f->dir);
+  unlink(p);
+  rmdir(f->dir);
+  free(f);
+  return 0;
+}
+
+typedef struct seen {
+  int64_t t[16];
+  char text[16][32];
+  size_t n;
+  size_t stop_after; /* 0: never */
+} seen_t;
+
+static int collect(int64_t t, const uint8_t *e, size_t len, void *arg)
+{
+  seen_t *s = arg;
+  assert_true(s->n < 16);
+  s->t[s->n] = t;
+  snprintf(s->text[s->n], sizeof s->text[0], "%.*s", (int)len, (const char *)e);
+  s->n++;
+  return s->stop_after && s->n == s->stop_after ? 7 : 0;
+}
+
+static void id_of(int k, uint8_t id[STORE_ACCESS_ID_LEN])
+{
+  memset(id, 0, STORE_ACCESS_ID_LEN);
+  id[0] = (uint8_t)k;
+}
+
+static void put(fx *f, const uint8_t ref[32], int64_t t, int k, const char *text, int want)
+{
+  uint8_t id[STORE_ACCESS_ID_LEN];
+  id_of(k, id);
+  assert_int_equal(store_access_append(f->a, ref, t, id, (const uint8_t *)text, strlen(text)), want);
+}
+
+static void test_order_and_isolation(void **state)
+{
+  fx *f = *state;
+  uint8_t r1[32], r2[32], r0[32];
+  memset(r1, 0x11, 32);
+  memset(r2, 0x12, 32);
+  memset(r0, 0x10, 32);
+  put(f, r1, 3000, 1, "third", 0);
+  put(f, r2, 1500, 2, "other learner", 0);
+  put(f, r1, 1000, 3, "first", 0);
+  put(f, r1, 2000, 4, "second", 0);
+  put(f, r1, 2000, 5, "second too", 0); /* same ms, another request */
+  seen_t s = {0};
+  assert_int_equal(store_access_list(f->a, r1, 0, collect, &s), 0);
+  assert_int_equal(s.n, 4);
+  assert_int_equal(s.t[0], 1000);
+  assert_string_equal(s.text[0], "first");
+  assert_int_equal(s.t[1], 2000);
+  assert_int_equal(s.t[2], 2000);
+  assert_int_equal(s.t[3], 3000);
+  assert_string_equal(s.text[3], "third");
+  seen_t s0 = {0};
+  assert_int_equal(store_access_list(f->a, r0, 0, collect, &s0), 0);
+  assert_int_equal(s0.n, 0);
+  uint64_t n = 0;
+  assert_int_equal(store_access_count(f->a, &n), 0);
+  assert_int_equal(n, 5);
+}
+
+static void test_refusals_change_nothing(void **state)
+{
+  fx *f = *state;
+  uint8_t r[32], id[STORE_ACCESS_ID_LEN];
+  memset(r, 0x21, 32);
+  id_of(1, id);
+  put(f, r, 5000, 1, "kept", 0);
+  put(f, r, 5000, 1, "overwrite attempt", STORE_ECONFLICT);
+  static uint8_t big[STORE_ACCESS_MAX_ENTRY_BYTES + 1];
+  assert_int_equal(store_access_append(f->a, r, 1, id, big, sizeof big), STORE_EINVAL);
+  assert_int_equal(store_access_append(f->a, r, 1, id, big, 0), STORE_EINVAL);
+  assert_int_equal(store_access_append(f->a, r, -1, id, (const uint8_t *)"x", 1), STORE_EINVAL);
+  assert_int_equal(store_access_append(f->a, NULL, 1, id, (const uint8_t *)"x", 1), STORE_EINVAL);
+  seen_t s = {0};
+  assert_int_equal(store_access_list(f->a, r, 0, collect, &s), 0);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.text[0], "kept");
+}
+
+static void test_reopen_limit_and_stop(void **state)
+{
+  fx *f = *state;
+  uint8_t r[32];
+  memset(r, 0x31, 32);
+  for (int k = 0; k < 5; k++) put(f, r, 100 + k, k, "e", 0);
+  close_all(f);
+  open_all(f, false);
+  seen_t s = {0};
+  assert_int_equal(store_access_list(f->a, r, 3, collect, &s), 0);
+  assert_int_equal(s.n, 3);
+  seen_t s2 = {.stop_after = 2};
+  assert_int_equal(store_access_list(f->a, r, 0, collect, &s2), 7);
+  assert_int_equal(s2.n, 2);
+  seen_t all = {0};
+  assert_int_equal(store_access_list(f->a, r, 0, collect, &all), 0);
+  assert_int_equal(all.n, 5);
+  assert_int_equal(all.t[4], 104);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_order_and_isolation, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_refusals_change_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_reopen_limit_and_stop, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
