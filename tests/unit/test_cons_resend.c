@@ -155,7 +155,10 @@ static void test_resend_in_signing_step_holds_proposal(void **state) {
   assert_false(sends_own(f, u, 1));
   u = persist(f, u);
   const cons_msg_out *m = find_prop(f, u, 1, &p2);
-  assert_non_null(m); /* released by PERSISTED, and only then */
+  if (!m) { /* released by PERSISTED, and only then */
+    fail_msg("PERSISTED did not release the proposal");
+    return;
+  }
   assert_true(tfind_vote(u, CONS_PREVOTE, 1, p2.block_hash, SELF));
 
   /* once durable, the resend sends the same bytes again, never re-signed */
@@ -167,7 +170,11 @@ static void test_resend_in_signing_step_holds_proposal(void **state) {
   assert_int_equal(tstep(f->c, CONS_EV_TIMEOUT, f->now, 0, NULL, 0, 0, &u), 0);
   assert_int_equal(u->n_signed, 0);
   m = find_prop(f, u, 1, &p1);
-  assert_non_null(m);
+  if (!m) {
+    free(first);
+    fail_msg("the durable proposal was not resent");
+    return;
+  }
   assert_int_equal(m->len, first_len);
   assert_memory_equal(m->data, first, first_len);
   free(first);
