@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import time
 
-from cbharness import (Federation, REGIONS, SOURCE_DIR, check, id_number, run_tests)
+from cbharness import (Federation, REGIONS, SOURCE_DIR, check, free_port, id_number, run_tests)
 
 fed = None
 # A learner who studied in all four provinces, and one known only in sh.
@@ -280,8 +280,40 @@ def test_clean_stop():
         n.log_lines()  # every line JSON, no sanitizer report
 
 
+def start_refused(node, want):
+    node.start(wait=False)
+    rc = node.proc.wait(timeout=30)
+    node.stop()
+    tail = node.log_tail()
+    check(rc == 1 and want in tail, "start with %r: rc %s, log:\n%s" % (want, rc, tail))
+
+
+def test_start_refusals():
+    """A node whose config disagrees with the registry does not start, and says why."""
+    from cbharness import Node
+    # Its own federation key (made by --init), not the registry's.
+    n = Node("js", base=os.path.join(fed.dir, "lonely"))
+    n.init()
+    Federation._add_node_keys(n, ["identity_key_file = %s" % fed.key("js"), "registry_file = %s" % fed.registry])
+    start_refused(n, "federation_key differs")
+    # Not a member.
+    n = Node("xx", region="sh", base=os.path.join(fed.dir, "stranger"), fedkey=fed.fedkey)
+    n.init()
+    Federation._add_node_keys(n, ["registry_file = %s" % fed.registry])
+    start_refused(n, "not a member of the registry")
+    # A member's id with a key that is not the member's.
+    n = Node("sh", base=os.path.join(fed.dir, "impostor"), fedkey=fed.fedkey)
+    n.init()
+    Federation._add_node_keys(n, ["registry_file = %s" % fed.registry, "peer_listen = 127.0.0.1:%d" % free_port()])
+    start_refused(n, "key does not belong to the member")
+    # peer_listen without a port is a config error naming the line.
+    n = Node("sh", base=os.path.join(fed.dir, "badlisten"), fedkey=fed.fedkey, extra_node=["peer_listen = 127.0.0.1"])
+    r = n.init(expect_ok=False)
+    check(r.returncode == 1 and "peer_listen" in r.stderr and "host:port" in r.stderr, r.stderr)
+
+
 if __name__ == "__main__":
     run_tests([test_start_federation, test_lookup_each_to_each, test_bad_operator_input, test_id_number_stays_home,
                test_access_log_on_answering_node, test_refused_requests_change_nothing, test_tls_refusals,
                test_key_validity_and_sighup, test_fanout_with_peer_killed_and_fake_peer,
-               test_peer_restarted_sessions_return, test_clean_stop])
+               test_peer_restarted_sessions_return, test_clean_stop, test_start_refusals])
