@@ -251,6 +251,31 @@ int store_deposit_batch(store *s, const store_deposit *items, size_t n,
 int store_deposit_validate(const store_deposit *item, char *reason,
                            size_t reasonlen);
 
+/* Bulk import without an items array: store_deposit_batch() needs the
+ * whole batch as store_deposit structs (~1 KB each, 50 MB for 50,000
+ * items); this takes the items one at a time from get(arg, i, item), which
+ * fills *item completely (item is the store's scratch, reused). Items are
+ * fetched in order 0..n-1, possibly more than once (map growth runs the
+ * transaction again from item 0), so get must give the same item for the
+ * same i. get returns 0, or non-zero to abort the batch (the call then
+ * returns STORE_EABORT, sum->bad_index = i; get keeps its own message).
+ *
+ * One durable transaction, all or nothing, like store_deposit_batch():
+ * every item is validated right before it is written; the first invalid
+ * or conflicting item aborts the transaction (nothing written) and the
+ * call returns STORE_EINVAL / STORE_ECONFLICT with sum->bad_index and
+ * sum->reason naming it. Unlike store_deposit_batch(), only the first bad
+ * item is reported, no per-item results are kept and there is no hook.
+ * On 0, sum holds the counts of the committed batch. */
+typedef int (*store_deposit_get_fn)(void *arg, size_t i, store_deposit *item);
+typedef struct store_batch_summary {
+  size_t stored, duplicates, learners_opened;
+  size_t bad_index;           /* when the call failed on one item */
+  char reason[128];           /* that item's field and problem */
+} store_batch_summary;
+int store_deposit_stream(store *s, size_t n, store_deposit_get_fn get,
+                         void *arg, store_batch_summary *sum);
+
 /* An achievement by id (learner_ref filled from the account). */
 int store_achievement_get(store *s, uint64_t id, store_achievement *out);
 
