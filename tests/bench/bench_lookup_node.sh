@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Lookup round trip through a real cbnode: sets up a federation's keys and
+# registry (deploy/mkfederation.sh) on free loopback ports, starts sh's
+# cbnode with one learner holding 20 achievements, and runs
+# bench_lookup_node as ah against it (signed requests, answers from LMDB,
+# a durable access-log commit per answer); then bench_crypto's bare TLS 1.3
+# echo for the ratio. Stops the node by its PID at exit.
+#   tests/bench/bench_lookup_node.sh [BUILD_DIR] [LOOKUPS]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+b=${1:-$top/build/release}; n=${2:-2000}
+for p in node/cbnode node/cbctl tests/bench/bench_lookup_node tests/bench/bench_crypto; do
+  [ -x "$b/$p" ] || { echo "bench_lookup_node.sh: $b/$p not built" >&2; exit 1; }
+done
+w=$(mktemp -d /tmp/cbbench-XXXXXX)
+pid=
+cleanup() { [ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }; rm -rf "$w"; }
+trap cleanup EXIT
+read -r -a ports <<<"$(python3 -c 'import socket
+ss=[socket.socket() for _ in range(4)]
+[s.bind(("127.0.0.1", 0)) for s in ss]
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+bash "$top/deploy/mkfederation.sh" "$w/fed" "${ports[@]}" >/dev/null
+mkdir -p "$w/sh"
+ini() { printf '[node]\nid = sh\nregion = sh\ndata_dir = data\nadmin_socket = %s/sh.sock\nfederation_key_file = ../fed/federation.key\n%s\n' "$w" "$1"; }
+ini "" >"$w/sh/node.ini"
+"$b/node/cbnode" --config "$w/sh/node.ini" --init 2>>"$w/sh/node.log"
+ini "identity_key_file = ../fed/sh/node.key
+registry_file = ../fed/registry.json" >"$w/sh/node.ini"
+"$b/node/cbnode" --config "$w/sh/node.ini" 2>>"$w/sh/node.log" &
+pid=$!
+ctl() { "$b/node/cbctl" --socket "$w/sh.sock" "$@"; }
+for _ in $(seq 100); do ctl hello >/dev/null 2>&1 && break; sleep 0.05; done
+id=310101199003071230
+ctl learner open --id $id --name 王小明 >/dev/null
+for i in $(seq 20); do
+  ctl deposit --id $id --kind academic_course --issuer 10272 --code "C$i" --title "课程 $i" --credits 3 \
+    --score 85 --awarded 2024-06-30 >/dev/null
+done
+ref=$(python3 -c 'import hmac, hashlib, sys
+k = bytes.fromhex(open(sys.argv[1]).read().strip())
+print(hmac.new(k, sys.argv[2].encode(), hashlib.sha256).hexdigest())' "$w/fed/federation.key" $id)
+out=$("$b/tests/bench/bench_lookup_node" --connect 127.0.0.1:"${ports[0]}" --registry "$w/fed/registry.json" \
+  --key "$w/fed/ah/node.key" --node ah --target sh --ref "$ref" --lookups "$n")
+echo "$out" | grep -v '^{'
+echo=$("$b/tests/bench/bench_crypto" --seconds 0.5 2>/dev/null | grep '^{' || true)
+python3 - "$(echo "$out" | grep '^{')" "$echo" <<'PY'
+import json, sys
+n = json.loads(sys.argv[1]); c = json.loads(sys.argv[2]) if sys.argv[2] else {}
+if c:
+    print("bare TLS 1.3 echo p50/p99 (bench_crypto, same run): %.1f / %.1f us" % (c["tls13_echo_p50_us"], c["tls13_echo_p99_us"]))
+    print("lookup p50 at 1 in flight / TLS echo p50: %.0fx" % (n["p50_us_1"] / c["tls13_echo_p50_us"]))
+    n["tls13_echo_p50_us"] = c["tls13_echo_p50_us"]
+print(json.dumps(n))
+PY
