@@ -5,6 +5,7 @@ institution, an auditor writing, no certificate, another province's CA, an
 expired certificate, TLS 1.2, a wrong pinned node key) each get a clear
 error and change nothing."""
 import os
+import select
 import socket
 import ssl
 import struct
@@ -313,20 +314,30 @@ def test_framing_over_tls():
 
 def test_timeouts_and_cap():
     # Plain TCP clients that never start TLS: the cap, then the handshake timeout.
+    # One more than the cap is closed at once (sessions of earlier tests that the
+    # node has not yet seen end may make it more than one).
     host, port = addr.rsplit(":", 1)
     t0 = time.time()
-    socks = [socket.create_connection((host, int(port)), timeout=10) for _ in range(MAX_CONNECTIONS)]
-    time.sleep(0.2)
-    extra = socket.create_connection((host, int(port)), timeout=10)
-    check(extra.recv(1) == b"", "connection over the cap was kept")
-    check(time.time() - t0 < HANDSHAKE_TIMEOUT_MS / 1000.0, "cap check too slow to tell apart")
-    extra.close()
-    for s in socks:
-        check(s.recv(1) == b"", "a silent client was not closed")
+    socks = [socket.create_connection((host, int(port)), timeout=10) for _ in range(MAX_CONNECTIONS + 1)]
+    fast = set()
+    while time.time() - t0 < 1.0:
+        ready, _, _ = select.select([x for x in socks if x not in fast], [], [], 0.1)
+        for x in ready:
+            check(x.recv(1) == b"", "the node sent bytes to a client that sent none")
+            fast.add(x)
+    check(len(fast) >= 1, "no connection over the cap of %d was refused" % MAX_CONNECTIONS)
+    slow = [x for x in socks if x not in fast]
+    check(slow, "every connection was refused at once")
+    for x in slow:
+        check(x.recv(1) == b"", "a silent client was not closed")
     waited = time.time() - t0
-    check(HANDSHAKE_TIMEOUT_MS / 1000.0 * 0.9 <= waited <= HANDSHAKE_TIMEOUT_MS / 1000.0 + 3, "closed after %.2fs" % waited)
-    for s in socks:
-        s.close()
+    check(HANDSHAKE_TIMEOUT_MS / 1000.0 * 0.9 <= waited <= HANDSHAKE_TIMEOUT_MS / 1000.0 + 3,
+          "closed after %.2fs" % waited)
+    for x in socks:
+        x.close()
+    # A connection counts against the cap until the node has finished closing it
+    # (its next loop turn): give it that before connecting again.
+    time.sleep(0.3)
     # An established session with nothing to say is closed after the idle timeout.
     s = tls_client("auditor")
     s.do_handshake()
