@@ -1,5 +1,7 @@
 /* Admin socket server: listener, connections, framing, dispatch.
- * spec/admin.md "Connections". */
+ * spec/admin.md "Connections". A connection's transport is the Unix socket
+ * or the operator TLS port (admin_tls.c: its bytes pass through TLS), and it
+ * has a caller (admin_roles.h) that the dispatch checks. */
 #include "admin.h"
 
 #include <assert.h>

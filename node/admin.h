@@ -6,7 +6,10 @@
  *                  connections, back-pressure on unread replies);
  * admin_handlers.c the dispatch table: one entry per request type with its
  *                  validate and handle functions;
- * admin_validate.c content checks run before any handler. */
+ * admin_validate.c content checks run before any handler;
+ * admin_tls.c      the operator port: the same connections over TLS 1.3
+ *                  on TCP, the caller taken from the client certificate;
+ * admin_roles.c    who may send what: checked before any handler. */
 #ifndef CB_ADMIN_H
 #define CB_ADMIN_H
 
