@@ -291,6 +291,16 @@ struct u8state {
  * unfinished sequence at the end is left in the state. */
 static size_t u8_scan(struct u8state *st, const unsigned char *p, size_t n) {
   for (size_t i = 0; i < n; i++) {
+    /* ASCII runs (digits, codes, commas) eight bytes at a time. */
+    if (!st->need) {
+      while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & UINT64_C(0x8080808080808080)) break;
+        i += 8;
+      }
+      if (i == n) break;
+    }
     unsigned char c = p[i];
     if (st->need) {
       if (c < st->lo || c > st->hi) return i;
