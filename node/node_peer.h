@@ -28,6 +28,8 @@
 /* Most achievements one answer discloses (the signed body stays far below
  * SIGSTMT_MAX_BODY_BYTES). */
 #define NODE_PEER_MAX_ACHIEVEMENTS 4096u
+/* Answers waiting for one group commit of their access-log entries. */
+#define NODE_PEER_BATCH_MAX 256u
 
 typedef struct node_peer node_peer_t;
 

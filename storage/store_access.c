@@ -11,6 +11,14 @@ struct store_access {
 
 #define KEY_LEN (STORE_REF_LEN + 8 + STORE_ACCESS_ID_LEN)
 
+static void make_key(uint8_t key[KEY_LEN], const uint8_t *ref, int64_t t_ms, const uint8_t *id)
+{
+  memcpy(key, ref, STORE_REF_LEN);
+  uint64_t t = (uint64_t)t_ms;
+  for (int i = 0; i < 8; i++) key[STORE_REF_LEN + i] = (uint8_t)(t >> (56 - 8 * i));
+  memcpy(key + STORE_REF_LEN + 8, id, STORE_ACCESS_ID_LEN);
+}
+
 static int open_fn(MDB_txn *txn, void *arg)
 {
   store_access *a = arg;
@@ -61,11 +69,47 @@ int store_access_append(store_access *a, const uint8_t ref[STORE_REF_LEN], int64
       answered_at_ms < 0)
     return STORE_EINVAL;
   append_ctx c = {.a = a, .entry = entry, .len = len};
-  memcpy(c.key, ref, STORE_REF_LEN);
-  uint64_t t = (uint64_t)answered_at_ms;
-  for (int i = 0; i < 8; i++) c.key[STORE_REF_LEN + i] = (uint8_t)(t >> (56 - 8 * i));
-  memcpy(c.key + STORE_REF_LEN + 8, id, STORE_ACCESS_ID_LEN);
+  make_key(c.key, ref, answered_at_ms, id);
   return store_write(a->st, append_fn, &c);
+}
+
+typedef struct many_ctx {
+  store_access *a;
+  const store_access_item *items;
+  size_t n;
+  int *results;
+} many_ctx;
+
+static int many_fn(MDB_txn *txn, void *arg)
+{
+  many_ctx *c = arg;
+  for (size_t i = 0; i < c->n; i++) {
+    const store_access_item *it = &c->items[i];
+    uint8_t key[KEY_LEN];
+    make_key(key, it->ref, it->answered_at_ms, it->id);
+    MDB_val k = {KEY_LEN, key}, v = {it->len, (void *)it->entry};
+    int rc = mdb_put(txn, c->a->dbi, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+      c->results[i] = STORE_ECONFLICT;
+      continue;
+    }
+    if (rc) return rc;
+    c->results[i] = 0;
+  }
+  return 0;
+}
+
+int store_access_append_many(store_access *a, const store_access_item *items, size_t n, int *results)
+{
+  if (!a || !items || !results || n == 0 || n > STORE_ACCESS_BATCH_MAX) return STORE_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    const store_access_item *it = &items[i];
+    if (!it->ref || !it->id || !it->entry || it->len == 0 || it->len > STORE_ACCESS_MAX_ENTRY_BYTES ||
+        it->answered_at_ms < 0)
+      return STORE_EINVAL;
+  }
+  many_ctx c = {.a = a, .items = items, .n = n, .results = results};
+  return store_write(a->st, many_fn, &c);
 }
 
 int store_access_list(store_access *a, const uint8_t ref[STORE_REF_LEN], size_t max,

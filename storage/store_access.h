@@ -34,6 +34,21 @@ void store_access_close(store_access *a);
 int store_access_append(store_access *a, const uint8_t ref[STORE_REF_LEN], int64_t answered_at_ms,
                         const uint8_t id[STORE_ACCESS_ID_LEN], const uint8_t *entry, size_t len);
 
+/* Several entries in ONE durable transaction (group commit: one fsync for
+ * all the lookups answered in one loop iteration). results[i] is 0 or
+ * STORE_ECONFLICT for an entry whose key is already stored (that entry is
+ * not written, the others are). Returns 0 once committed, or an error with
+ * nothing written. */
+typedef struct store_access_item {
+  const uint8_t *ref;            /* STORE_REF_LEN bytes */
+  int64_t answered_at_ms;
+  const uint8_t *id;             /* STORE_ACCESS_ID_LEN bytes */
+  const uint8_t *entry;
+  size_t len;
+} store_access_item;
+#define STORE_ACCESS_BATCH_MAX 1024u
+int store_access_append_many(store_access *a, const store_access_item *items, size_t n, int *results);
+
 /* Calls cb for each entry of ref in time order, at most max entries (0: no
  * limit); data is valid during the call only and the callback must not
  * call into the store (a read transaction is open). A non-zero return

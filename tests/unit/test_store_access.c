@@ -159,12 +159,45 @@ static void test_reopen_limit_and_stop(void **state)
   assert_int_equal(all.t[4], 104);
 }
 
+static void test_many_in_one_commit(void **state)
+{
+  fx *f = *state;
+  uint8_t r[32], ids[3][STORE_ACCESS_ID_LEN];
+  memset(r, 0x41, 32);
+  for (int k = 0; k < 3; k++) id_of(k + 1, ids[k]);
+  put(f, r, 700, 2, "already there", 0);
+  store_access_item items[3] = {
+    {r, 600, ids[0], (const uint8_t *)"a", 1},
+    {r, 700, ids[1], (const uint8_t *)"dup", 3}, /* same key as the stored one */
+    {r, 800, ids[2], (const uint8_t *)"c", 1},
+  };
+  int res[3] = {99, 99, 99};
+  assert_int_equal(store_access_append_many(f->a, items, 3, res), 0);
+  assert_int_equal(res[0], 0);
+  assert_int_equal(res[1], STORE_ECONFLICT);
+  assert_int_equal(res[2], 0);
+  seen_t s = {0};
+  assert_int_equal(store_access_list(f->a, r, 0, collect, &s), 0);
+  assert_int_equal(s.n, 3);
+  assert_string_equal(s.text[0], "a");
+  assert_string_equal(s.text[1], "already there");
+  assert_string_equal(s.text[2], "c");
+  /* One bad item refuses the whole batch before anything is written. */
+  store_access_item bad[2] = {{r, 900, ids[0], (const uint8_t *)"x", 1}, {r, 901, ids[1], NULL, 1}};
+  assert_int_equal(store_access_append_many(f->a, bad, 2, res), STORE_EINVAL);
+  assert_int_equal(store_access_append_many(f->a, items, 0, res), STORE_EINVAL);
+  seen_t s2 = {0};
+  assert_int_equal(store_access_list(f->a, r, 0, collect, &s2), 0);
+  assert_int_equal(s2.n, 3);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_order_and_isolation, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refusals_change_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_limit_and_stop, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_many_in_one_commit, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
