@@ -30,13 +30,8 @@
 #include "store.h"
 #include "tls.h"
 
-/* ErrorCode sent for a refused request. proto/admin.proto (another
- * module's file) has no "forbidden" code yet; proto3 enums are open, so
- * the value travels as is and cbctl names it FORBIDDEN. Adding
- * `ERROR_FORBIDDEN = 11;` to admin.proto keeps every peer compatible;
- * tests/unit/test_admin_roles.c fails if 11 is ever given another name. */
-#define ADMIN_ERROR_FORBIDDEN ((Cb__ErrorCode)11)
-#define ADMIN_ERROR_FORBIDDEN_NAME "FORBIDDEN"
+/* ErrorCode sent for a refused request. */
+#define ADMIN_ERROR_FORBIDDEN CB__ERROR_CODE__ERROR_FORBIDDEN
 
 typedef struct admin_caller {
   int remote;              /* 0: Unix socket (the province's admin) */

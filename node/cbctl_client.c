@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "admin.pb-c.h"
-#include "admin_roles.h"
 
 static const cbctl_remote_t *remote; /* set by cbctl_use_remote */
 
@@ -36,7 +35,7 @@ static const frame_type_t reply_types[] = {
 const char *cbctl_error_code_name(int code)
 {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&cb__error_code__descriptor, code);
-  if (!v) return code == (int)ADMIN_ERROR_FORBIDDEN ? ADMIN_ERROR_FORBIDDEN_NAME : "UNKNOWN_ERROR";
+  if (!v) return "UNKNOWN_ERROR";
   /* "ERROR_INVALID_ARGUMENT" -> "INVALID_ARGUMENT" */
   return strncmp(v->name, "ERROR_", 6) == 0 ? v->name + 6 : v->name;
 }

@@ -71,16 +71,6 @@ tls_role_t tls_role_parse(const char *s) {
   return TLS_ROLE_NONE;
 }
 
-int tls_operator_may_write(const tls_operator_t *op) {
-  return op && op->role != TLS_ROLE_NONE && op->role != TLS_ROLE_AUDITOR;
-}
-
-int tls_operator_may_deposit_for(const tls_operator_t *op, const char *institution) {
-  if (!tls_operator_may_write(op) || !institution) return 0;
-  if (op->role == TLS_ROLE_OUTLET) return strcmp(op->institution, institution) == 0;
-  return 1;
-}
-
 static void seterr(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void seterr(char *buf, size_t len, const char *fmt, ...) {

@@ -81,11 +81,8 @@ typedef struct tls_operator {
   char name[TLS_OPERATOR_NAME_MAX + 1];      /* certificate subject CN */
 } tls_operator_t;
 
-/* Role rules (spec/protocol.md "Operators"): an auditor only reads; an
- * outlet deposits only for its own institution; admin, branch and
- * appraisal centre deposit for any depositor code of their province. */
-int tls_operator_may_write(const tls_operator_t *op);
-int tls_operator_may_deposit_for(const tls_operator_t *op, const char *institution);
+/* What each role may do is decided in one place, node/admin_roles.c
+ * (spec/admin.md "Roles"); this module only says who the operator is. */
 
 /* Current Unix time in ms; injectable so tests can move the clock. */
 typedef int64_t (*tls_clock_fn)(void *arg);

@@ -140,7 +140,8 @@ static void test_forbidden_code_is_free(void **state)
   (void)state;
   const ProtobufCEnumValue *v =
     protobuf_c_enum_descriptor_get_value(&cb__error_code__descriptor, (int)ADMIN_ERROR_FORBIDDEN);
-  if (v) assert_string_equal(v->name, "ERROR_FORBIDDEN");
+  assert_non_null(v);
+  assert_string_equal(v->name, "ERROR_FORBIDDEN");
 }
 
 static void test_allows_matrix(void **state)

@@ -426,12 +426,8 @@ static void test_operator_certificates(void **state) {
   assert_int_equal(op.role, TLS_ROLE_OUTLET);
   assert_string_equal(op.institution, "10247");
   assert_string_equal(op.name, "out1");
-  assert_true(tls_operator_may_deposit_for(&op, "10247"));
-  assert_false(tls_operator_may_deposit_for(&op, "10384")); /* another institution */
   assert_int_equal(operator_connect(f, "aud", &op, why, sizeof why), 1);
   assert_int_equal(op.role, TLS_ROLE_AUDITOR);
-  assert_false(tls_operator_may_write(&op)); /* an auditor reads only */
-  assert_false(tls_operator_may_deposit_for(&op, "10247"));
   /* Issued by another province's CA. */
   assert_int_equal(operator_connect(f, "foreign", &op, why, sizeof why), -TLS_E_PEER_REFUSED);
   assert_non_null(strstr(why, "operator certificate"));
@@ -444,9 +440,6 @@ static void test_roles(void **state) {
   assert_int_equal(tls_role_parse("appraisal-centre"), TLS_ROLE_APPRAISAL_CENTRE);
   assert_int_equal(tls_role_parse("root"), TLS_ROLE_NONE);
   assert_string_equal(tls_role_name(TLS_ROLE_BRANCH), "branch");
-  tls_operator_t admin = {.role = TLS_ROLE_ADMIN};
-  assert_true(tls_operator_may_deposit_for(&admin, "10247"));
-  assert_false(tls_operator_may_write(NULL));
 }
 
 static void test_config_refusals(void **state) {
