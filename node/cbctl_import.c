@@ -38,12 +38,24 @@
 #define IMPORT_FRAME_MARGIN_BYTES 4096u
 
 typedef struct row_ref {
-  char id[IDCARD_LEN];        /* normalised ID number, not NUL-terminated */
-  int32_t awarded_on;
+  uint64_t id_key;            /* the ID number as a number: see id_sort_key */
+  uint64_t off;               /* into import_ctx.packed; rises in file order */
   uint32_t len;               /* packed ImportRow bytes */
-  uint64_t off;               /* into import_ctx.packed */
-  uint64_t seq;               /* file order, for a stable sort */
+  int32_t awarded_on;
 } row_ref_t;
+
+/* A normalised ID number (17 digits and a check character 0-9 or X, as
+ * csvimport accepts it) as one integer that sorts like the text: the 17
+ * digits times 11 plus the check character (X = 10) is below 1.1e18. The
+ * sort of a million rows then compares integers instead of 18-byte strings
+ * in 24-byte elements (was a fifth of cbctl's time in memcmp/memmove). */
+static uint64_t id_sort_key(const char *id)
+{
+  uint64_t k = 0;
+  for (int i = 0; i < IDCARD_LEN - 1; i++) k = k * 10 + (uint64_t)(id[i] - '0');
+  char c = id[IDCARD_LEN - 1];
+  return k * 11 + (c == 'X' ? 10u : (uint64_t)(c - '0'));
+}
 
 typedef struct import_ctx {
   cbctl_ctx_t *cli;
@@ -97,11 +109,11 @@ static int keep_row(import_ctx_t *ic, uint64_t line, const struct csv_row *row)
     return -1;
   cb__import_row__pack(&r, ic->packed + ic->packed_len);
   row_ref_t *ref = &ic->refs[ic->nrefs];
-  memcpy(ref->id, row->id_number, IDCARD_LEN);
+  assert(strlen(row->id_number) == IDCARD_LEN);
+  ref->id_key = id_sort_key(row->id_number);
   ref->awarded_on = row->awarded_on;
   ref->len = (uint32_t)n;
   ref->off = ic->packed_len;
-  ref->seq = ic->nrefs;
   ic->packed_len += n;
   ic->nrefs++;
   return 0;
@@ -189,10 +201,9 @@ static int validate_cb(void *ud, uint64_t line, uint64_t row_index, const struct
 static int ref_cmp(const void *pa, const void *pb)
 {
   const row_ref_t *a = pa, *b = pb;
-  int c = memcmp(a->id, b->id, IDCARD_LEN);
-  if (c) return c;
+  if (a->id_key != b->id_key) return a->id_key < b->id_key ? -1 : 1;
   if (a->awarded_on != b->awarded_on) return a->awarded_on < b->awarded_on ? -1 : 1;
-  return a->seq < b->seq ? -1 : a->seq > b->seq;
+  return a->off < b->off ? -1 : a->off > b->off; /* file order */
 }
 
 static int64_t mono_ms(void)
