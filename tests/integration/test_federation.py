@@ -196,9 +196,13 @@ def test_key_validity_and_sighup():
     old = os.path.join(fed.fed, "ah-old")
     pub = subprocess.run(["bash", os.path.join(SOURCE_DIR, "deploy", "keys.sh"), "node", old, "node"],
                          check=True, capture_output=True, text=True).stdout.strip()
+    future = os.path.join(fed.fed, "ah-next")
+    pub_next = subprocess.run(["bash", os.path.join(SOURCE_DIR, "deploy", "keys.sh"), "node", future, "node"],
+                              check=True, capture_output=True, text=True).stdout.strip()
     doc = fed.load_registry()
     ah = [m for m in doc["members"] if m["node_id"] == "ah"][0]
     ah["keys"].append({"public_key": pub, "not_before": "2020-01-01T00:00:00Z", "not_after": int((time.time() - 86400) * 1000)})
+    ah["keys"].append({"public_key": pub_next, "not_before": int((time.time() + 86400) * 1000)})
     fed.write_registry(doc)
     n = fed.nodes["sh"]
     loaded = sum(1 for e in n.log_lines() if e["event"] == "registry_loaded")
@@ -209,6 +213,8 @@ def test_key_validity_and_sighup():
         time.sleep(0.05)
     out = probe_as_ah("--ref", ref, "--sign-key", os.path.join(old, "node.key"))
     check(out[1]["name"] == "PEER_ERROR_UNAUTHENTIC" and "expired" in out[1]["reason"], out)
+    out = probe_as_ah("--ref", ref, "--sign-key", os.path.join(future, "node.key"))
+    check(out[1]["name"] == "PEER_ERROR_UNAUTHENTIC" and "not yet valid" in out[1]["reason"], out)
     out = fed.probe("client", "--connect", "127.0.0.1:%d" % fed.ports["sh"], "--tls-key", os.path.join(old, "node.key"),
                     "--node", "ah", "--target", "sh", "--ref", ref)
     check("session_error" in out[0], "TLS with an expired key: %r" % out)
