@@ -306,6 +306,10 @@ int store_open(store **out, const char *dir, const store_options *opt,
   if (err && errlen) err[0] = '\0';
   int rc = open_check_args(dir, opt, err, errlen);
   if (rc) return rc;
+  /* The direct achievement encoder must write what protobuf-c writes. */
+  bool encoder_ok = store_codec_encode_self_check();
+  assert(encoder_ok);
+  (void)encoder_ok;
   store *s = calloc(1, sizeof *s);
   if (!s) {
     if (err && errlen) snprintf(err, errlen, "store_open: out of memory");

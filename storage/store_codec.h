@@ -46,6 +46,9 @@ size_t store_codec_ach_key(uint64_t learner_no, const store_achievement *a,
 /* The value holds every field but learner_ref (the learner's). */
 size_t store_codec_achievement_encode(const store_achievement *a, uint64_t id,
                                       uint8_t *out);
+/* True if the direct encoder above writes exactly what protobuf-c writes
+ * (checked on sample records; store_open asserts it). */
+bool store_codec_encode_self_check(void);
 int store_codec_achievement_decode(const void *data, size_t len,
                                    store_achievement *out, char *why,
                                    size_t whylen);
