@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,7 +81,83 @@ static int reserve(void **p, size_t *cap, size_t need, size_t elem)
   return 0;
 }
 
-static int keep_row(import_ctx_t *ic, uint64_t line, const struct csv_row *row)
+/* Protobuf writing by hand (proto3: zero scalars and empty strings are
+ * left out, fields in number order): rows are packed once when the file is
+ * read, and batch frames are the packed rows put together. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+static size_t put_str(uint8_t *p, uint8_t tag, const char *s)
+{
+  size_t len = strlen(s);
+  if (len == 0) return 0;
+  p[0] = tag;
+  size_t n = 1 + put_varint(p + 1, len);
+  memcpy(p + n, s, len);
+  return n + len;
+}
+
+static size_t put_int(uint8_t *p, uint8_t tag, int64_t v)
+{
+  if (v == 0) return 0;
+  p[0] = tag;
+  return 1 + put_varint(p + 1, (uint64_t)v); /* negative: 10 bytes, as protobuf */
+}
+
+/* Room for one packed ImportRow: every text at its bound, tags and lengths. */
+#define IMPORT_ROW_MAX_BYTES (sizeof(struct csv_row) + 128)
+
+/* cb.ImportRow (proto/admin.proto) for a row, the bytes protobuf-c would
+ * write (pack_row_pb; compared on the first row and every 4096th). Writing
+ * them directly halves what keeping a row costs. */
+static size_t pack_row(uint64_t line, const struct csv_row *row, uint8_t *out)
+{
+  uint8_t ach[IMPORT_ROW_MAX_BYTES], dep[IMPORT_ROW_MAX_BYTES];
+  size_t an = put_int(ach, 0x18, row->kind);                 /* 3 kind */
+  an += put_str(ach + an, 0x22, row->issuer);                /* 4 */
+  an += put_str(ach + an, 0x2a, row->code);                  /* 5 */
+  an += put_str(ach + an, 0x32, row->title);                 /* 6 */
+  an += put_str(ach + an, 0x3a, row->level);                 /* 7 */
+  an += put_int(ach + an, 0x40, row->credits_milli);         /* 8 */
+  an += put_str(ach + an, 0x4a, row->score);                 /* 9 */
+  an += put_int(ach + an, 0x50, row->awarded_on);            /* 10 */
+  if (row->depositor_role != CSVIMPORT_ROLE_UNSPECIFIED) {   /* 11 depositor */
+    size_t dn = put_int(dep, 0x08, row->depositor_role);
+    dn += put_str(dep + dn, 0x12, row->depositor_code);
+    dn += put_str(dep + dn, 0x1a, row->depositor_name);
+    ach[an++] = 0x5a;
+    an += put_varint(ach + an, dn);
+    memcpy(ach + an, dep, dn);
+    an += dn;
+  }
+  size_t n = put_int(out, 0x08, line > UINT32_MAX ? UINT32_MAX : (uint32_t)line); /* 1 line */
+  n += put_str(out + n, 0x12, row->id_number);               /* 2 */
+  n += put_str(out + n, 0x1a, row->name);                    /* 3 */
+  out[n++] = 0x22;                                           /* 4 achievement */
+  n += put_varint(out + n, an);
+  memcpy(out + n, ach, an);
+  return n + an;
+}
+
+static size_t pack_row_pb(uint64_t line, const struct csv_row *row, uint8_t *out)
 {
   Cb__ImportRow r = CB__IMPORT_ROW__INIT;
   Cb__Achievement a = CB__ACHIEVEMENT__INIT;
@@ -103,11 +180,24 @@ static int keep_row(import_ctx_t *ic, uint64_t line, const struct csv_row *row)
     a.depositor = &d;
   }
   r.achievement = &a;
-  size_t n = cb__import_row__get_packed_size(&r);
-  if (reserve((void **)&ic->packed, &ic->packed_cap, ic->packed_len + n, 1) != 0 ||
+  assert(cb__import_row__get_packed_size(&r) <= IMPORT_ROW_MAX_BYTES);
+  return cb__import_row__pack(&r, out);
+}
+
+static int keep_row(import_ctx_t *ic, uint64_t line, const struct csv_row *row)
+{
+  if (reserve((void **)&ic->packed, &ic->packed_cap, ic->packed_len + IMPORT_ROW_MAX_BYTES, 1) != 0 ||
       reserve((void **)&ic->refs, &ic->refs_cap, ic->nrefs + 1, sizeof *ic->refs) != 0)
     return -1;
-  cb__import_row__pack(&r, ic->packed + ic->packed_len);
+  uint8_t *out = ic->packed + ic->packed_len;
+  size_t n = pack_row(line, row, out);
+  if (ic->nrefs % 4096 == 0) {
+    /* Our encoder and protobuf-c's must agree (a broken invariant of ours). */
+    uint8_t pb[IMPORT_ROW_MAX_BYTES];
+    size_t m = pack_row_pb(line, row, pb);
+    assert(m == n && memcmp(pb, out, n) == 0);
+    (void)m;
+  }
   row_ref_t *ref = &ic->refs[ic->nrefs];
   assert(strlen(row->id_number) == IDCARD_LEN);
   ref->id_key = id_sort_key(row->id_number);
@@ -227,27 +317,6 @@ typedef struct inflight {
   uint64_t request_id;
   size_t rows;
 } inflight_t;
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
-}
-
-static size_t varint_len(uint64_t v)
-{
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
 
 /* Protobuf tags (field << 3 | wire type) of the frame cbctl writes by hand
  * (proto/wire.proto, proto/admin.proto). */
@@ -533,6 +602,11 @@ int cbctl_cmd_import(cbctl_ctx_t *ctx, int argc, char **argv)
   struct csvimport_summary sum;
   memset(&sum, 0, sizeof sum);
   int64_t t0 = mono_ms();
+  /* Packed rows take about the file's size: reserve it once rather than
+   * copying a growing buffer over and over (a hint; growth still works). */
+  struct stat st;
+  if (stat(path, &st) == 0 && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 2)
+    (void)reserve((void **)&ic.packed, &ic.packed_cap, (size_t)st.st_size + IMPORT_ROW_MAX_BYTES, 1);
   int rc = csvimport_file(path, &copts, validate_cb, &ic, &sum);
   int exit_code = 0;
   if (ic.oom) {
