@@ -67,8 +67,9 @@ static int text_ok(const char *s, size_t max_bytes, int required)
       i++;
       continue;
     }
-    size_t left = strnlen((const char *)p + i, 4);
-    size_t n = utf8_seq(p + i, left);
+    /* The text is NUL-terminated and NUL is no continuation byte, so
+     * utf8_seq stops at it: no need to measure what is left. */
+    size_t n = utf8_seq(p + i, 4);
     if (n == 0 || i + n > max_bytes) return 0;
     i += n;
   }
