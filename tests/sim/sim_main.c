@@ -1,6 +1,7 @@
 /* sim_main.c: run seeds of the consensus simulation.
  *   cons_sim [--seeds N] [--start S] [--real-every K] [--seed X [--real 0|1]]
  *   cons_sim --list X[:R],Y[:R],...   (regression seeds; R = 1: real Ed25519)
+ *   --mix NAME: run only seeds of that fault mix (--seeds N of them from S)
  * A failing run prints its seed and the command that replays it exactly. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
   bool single = false, verbose = false;
   uint64_t list[MAX_LIST];
   int list_real[MAX_LIST], n_list = 0;
+  const char *mix = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--seeds") && v) seeds = strtoull(argv[++i], NULL, 10);
@@ -60,10 +62,11 @@ int main(int argc, char **argv) {
       n_list = parse_list(argv[++i], list, list_real, MAX_LIST);
       if (n_list < 0) return 2;
     }
+    else if (!strcmp(a, "--mix") && v) mix = argv[++i];
     else if (!strcmp(a, "-v")) verbose = true;
     else {
       fprintf(stderr, "usage: %s [--seeds N] [--start S] [--real-every K] "
-                      "[--seed X [--real 0|1]] [--list X[:R],...] [-v]\n", argv[0]);
+                      "[--seed X [--real 0|1]] [--list X[:R],...] [--mix NAME] [-v]\n", argv[0]);
       return 2;
     }
   }
@@ -80,9 +83,20 @@ int main(int argc, char **argv) {
     start = 0;
     seeds = (uint64_t)n_list;
   }
+  if (mix) {
+    bool known = false; /* the mix is chosen by the seed: one of these */
+    for (uint64_t k = 0; k < 64 && !known; k++) known = !strcmp(sim_mix_name(k), mix);
+    if (!known || single || n_list) {
+      fprintf(stderr, known ? "--mix goes with --seeds/--start only\n"
+                            : "--mix: no fault mix named \"%s\"\n", mix);
+      return 2;
+    }
+  }
   uint64_t passed = 0, failed = 0, real = 0, heights = 0;
-  for (uint64_t k = start; k < start + seeds; k++) {
+  for (uint64_t k = start, ran = 0; ran < seeds; k++) {
     uint64_t seed = n_list ? list[k] : k;
+    if (mix && strcmp(sim_mix_name(seed), mix) != 0) continue;
+    ran++;
     bool use_real = n_list ? list_real[k] != 0
                     : single && real_one >= 0 ? real_one != 0
                                               : real_every && seed % real_every == 0;
