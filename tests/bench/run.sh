@@ -42,6 +42,7 @@ run bench_lmdb_raw "$bin/bench_lmdb_raw" --records "$recs"
 run bench_lmdb_raw_random "$bin/bench_lmdb_raw" --records "$recs" --order random
 run bench_crypto "$bin/bench_crypto" --seconds "$secs"
 run bench_lookup "$bin/bench_lookup" --lookups "$lookups"
+run bench_lookup_node bash "$top/tests/bench/bench_lookup_node.sh" "$build" "$lookups"
 run bench_consensus "$bin/bench_consensus"
 
 echo "==== summaries"
