@@ -11,8 +11,8 @@
  *                     --target ID [--sign-key PEM] [--requester ID]
  *                     [--time-offset-ms N] [--send N] [--ref HEX64]
  *   peer_probe serve  --listen HOST:PORT --registry FILE --tls-key PEM --node ID
- *                     [--sign-key PEM --signer ID] [--tamper body|sig]
- *                     [--count N] [--max-seconds S]
+ *                     [--sign-key PEM --signer ID] [--tamper body|sig|stall]
+ *                     [--count N] [--max-seconds S] [--only ID]
  * Exit: 0 ran to the end (whatever the peer answered), 1 could not run. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -196,7 +196,7 @@ static int split_hp(const char *s, struct sockaddr_in *sa)
 }
 
 typedef struct opts {
-  const char *mode, *addr, *registry, *tls_key, *node, *target, *sign_key, *signer, *tamper, *ref_hex;
+  const char *mode, *addr, *registry, *tls_key, *node, *target, *sign_key, *signer, *tamper, *ref_hex, *only;
   int64_t time_offset_ms;
   int send, count, max_seconds;
 } opts_t;
@@ -305,6 +305,7 @@ done:
 static void serve_lookup(conn_t *c, const opts_t *o, EVP_PKEY *skey, const Cb__Envelope *e)
 {
   const Cb__SignedStatement *req = e->lookup_request->request;
+  if (o->tamper && !strcmp(o->tamper, "stall")) return; /* a slow peer: never answers */
   Cb__LookupRequestBody *q = cb__lookup_request_body__unpack(NULL, req->body.len, req->body.data);
   if (!q || q->learner_ref.len != 32) return;
   Cb__Achievement a = CB__ACHIEVEMENT__INIT;
@@ -366,9 +367,15 @@ static int run_serve(const opts_t *o, registry_t *reg, EVP_PKEY *tkey, EVP_PKEY 
     c->have = 0;
     if (c->fd < 0) continue;
     tls_session_new(ctx, &c->tls);
-    if (handshake(c, err, sizeof err) == 0 && send_hello(c, o->node) == 0 && await_hello(c, err, sizeof err) == 0) {
-      Cb__Envelope *e;
-      while (served < o->count && wall_ms() < end && (e = recv_env(c, 1000, err, sizeof err))) {
+    /* Other members' links reach this port too: with --only, anyone else is
+     * turned away at once so that the one client we want gets in. */
+    int wanted = handshake(c, err, sizeof err) == 0 &&
+                 (!o->only || !strcmp(tls_session_peer_node(c->tls) ? tls_session_peer_node(c->tls) : "", o->only));
+    if (wanted && send_hello(c, o->node) == 0 && await_hello(c, err, sizeof err) == 0) {
+      while (served < o->count && wall_ms() < end) {
+        Cb__Envelope *e = recv_env(c, 1000, err, sizeof err);
+        if (!e && !strcmp(err, "timeout")) continue; /* quiet is fine: keep the session */
+        if (!e) break;
         if (e->msg_case == CB__ENVELOPE__MSG_PEER_PING) {
           Cb__Envelope r = CB__ENVELOPE__INIT;
           Cb__PeerPong pong = CB__PEER_PONG__INIT;
@@ -385,7 +392,7 @@ static int run_serve(const opts_t *o, registry_t *reg, EVP_PKEY *tkey, EVP_PKEY 
       }
     }
     /* Give the last answer time to leave before closing. */
-    usleep(200000);
+    if (wanted) usleep(200000);
     tls_session_free(c->tls);
     close(c->fd);
   }
@@ -411,6 +418,7 @@ int main(int argc, char **argv)
     else if (!strcmp(k, "--sign-key")) o.sign_key = v;
     else if (!strcmp(k, "--signer") || !strcmp(k, "--requester")) o.signer = v;
     else if (!strcmp(k, "--tamper")) o.tamper = v;
+    else if (!strcmp(k, "--only")) o.only = v;
     else if (!strcmp(k, "--ref")) o.ref_hex = v;
     else if (!strcmp(k, "--time-offset-ms")) o.time_offset_ms = strtoll(v, NULL, 10);
     else if (!strcmp(k, "--send")) o.send = atoi(v);

@@ -2,7 +2,7 @@
 sessions: cross-region lookup from each region to each other, the access
 log on the answering node, fan-out with one peer killed (partial results,
 a clear per-peer error, no hang), tampered and wrongly signed answers from
-a fake member, a restarted peer (sessions come back by themselves), and the
+a fake member, a slow peer (its own deadline), a restarted peer (sessions come back by themselves), and the
 refusals of signed requests (replayed nonce, stale and future time, a key
 not in the registry, a key outside its validity period, another member's
 request relayed), registry reload on SIGHUP (a bad file keeps the old one),
@@ -250,17 +250,41 @@ def test_fanout_with_peer_killed_and_fake_peer():
     check("ERROR" in r.stdout and "zj" in r.stdout and "C-js" in r.stdout, r.stdout)
     # A fake zj (zj's own key) answers with a tampered or wrongly signed
     # statement: sh shows nothing of it, only why.
+    def zj_ups():
+        return sum(1 for e in fed.nodes["sh"].log_lines() if e["event"] == "peer_up" and e.get("peer") == "zj")
+
+    def fake_zj(*args):
+        """Starts the fake zj and waits until sh's link (reconnecting with
+        backoff, up to 30 s between attempts) has a session with it."""
+        ups = zj_ups()
+        p = fed.probe_popen("serve", "--listen", "127.0.0.1:%d" % fed.ports["zj"], "--tls-key", fed.key("zj"),
+                            "--node", "zj", "--only", "sh", "--max-seconds", 60, *args)
+        check(json.loads(p.stdout.readline()).get("listening"), "probe did not listen")
+        deadline = time.time() + 40
+        while zj_ups() == ups:
+            check(time.time() < deadline, "sh did not reach the fake zj")
+            time.sleep(0.05)
+        return p
+
     for how, args, want in (("body", ["--tamper", "body"], "signature does not verify"),
                             ("sig", ["--tamper", "sig"], "signature does not verify"),
                             ("wrong signer", ["--sign-key", fed.key("js"), "--signer", "js"], "signed by js, but zj was asked")):
-        p = fed.probe_popen("serve", "--listen", "127.0.0.1:%d" % fed.ports["zj"], "--tls-key", fed.key("zj"),
-                            "--node", "zj", "--max-seconds", 40, *args)
-        check(json.loads(p.stdout.readline()).get("listening"), "probe did not listen")
-        r = lookup("sh", "--region", "zj", "--timeout-ms", 30000, expect=1)
+        p = fake_zj(*args)
+        r = lookup("sh", "--region", "zj", "--timeout-ms", 5000, expect=1)
         res = r.doc["results"][0]
         check(not res["ok"] and res["error"].startswith("rejected") and want in res["error"], "%s: %r" % (how, res))
         check("achievements" not in res, res)
         p.wait(timeout=30)
+    # A slow zj (session up, never answers): its own deadline, the others still shown.
+    p = fake_zj("--tamper", "stall", "--count", 1000)
+    t0 = time.time()
+    r = lookup("sh", "--all-regions", "--timeout-ms", 1500, expect=1)
+    took = time.time() - t0
+    got = {x["region"]: x for x in r.doc["results"]}
+    check(got["zj"]["error"].startswith("timeout:") and 1400 <= got["zj"]["elapsed_ms"] < 3000, got["zj"])
+    check(got["js"]["ok"] and got["ah"]["ok"] and took < 5, "slow peer held the others: %.1fs %r" % (took, r))
+    p.kill()
+    p.wait(timeout=10)
     check(all(fed.nodes[x].alive() for x in ("sh", "js", "ah")), "a node died")
 
 
