@@ -389,6 +389,7 @@ static int access_cb(int64_t answered_at_ms, const uint8_t *data, size_t len, vo
       b = cb__lookup_request_body__unpack(NULL, e->request->body.len, e->request->body.data);
     }
   }
+  int had_body = b != NULL;
   if (b) {
     rec->requester = admin_arena_strdup(ar, b->requester);
     rec->operator_id = admin_arena_strdup(ar, b->operator_id);
@@ -406,7 +407,7 @@ static int access_cb(int64_t answered_at_ms, const uint8_t *data, size_t len, vo
   }
   rec->verification = admin_arena_strdup(ar, why);
   if (e) cb__access_log_entry__free_unpacked(e, NULL);
-  if (!rec->verification || (b && (!rec->requester || !rec->operator_id || !rec->purpose))) {
+  if (!rec->verification || (had_body && (!rec->requester || !rec->operator_id || !rec->purpose))) {
     c->oom = 1;
     return 1;
   }

@@ -310,13 +310,21 @@ static void answer_lookup(node_peer_t *p, uint64_t session, const char *peer, co
   Cb__LookupRequestBody *b = NULL;
   Cb__PeerErrorCode code;
   char err[512];
+  /* The session's pinned member must be the one that signed: a member may
+   * not relay another's request. Checked first, so such a request leaves
+   * no trace in the replay cache either (sigstmt then ties the signer field
+   * to the key and to the body's requester). */
+  if (!req->signer || strcmp(req->signer, peer) != 0) {
+    snprintf(err, sizeof err, "request signed by %.63s arrived on %s's session", req->signer ? req->signer : "nobody",
+             peer);
+    refuse(p, session, peer, env->request_id, CB__PEER_ERROR_CODE__PEER_ERROR_UNAUTHENTIC, err);
+    return;
+  }
   if (peer_lookup_check_request(p->reg, p->replay, n->cfg.id, req, now, &b, &code, err, sizeof err)) {
     refuse(p, session, peer, env->request_id, code, err);
     return;
   }
-  /* The session's pinned member must be the one that signed: a member may
-   * not relay another's request. */
-  if (strcmp(b->requester, peer) != 0) {
+  if (strcmp(b->requester, peer) != 0) { /* cannot happen after the checks above; kept as a guard */
     snprintf(err, sizeof err, "request signed by %.63s arrived on %s's session", b->requester, peer);
     cb__lookup_request_body__free_unpacked(b, NULL);
     refuse(p, session, peer, env->request_id, CB__PEER_ERROR_CODE__PEER_ERROR_UNAUTHENTIC, err);
