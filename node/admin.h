@@ -52,6 +52,11 @@ typedef struct admin_reply {
   struct admin_conn *conn; /* the asking connection (NULL outside admin.c) */
 } admin_reply_t;
 
+/* A stored achievement as its wire message, allocated in the arena (the
+ * transcript reply and the answers to peers' lookups share it). NULL when
+ * the arena is out of memory. */
+Cb__Achievement *admin_achievement_to_proto(admin_arena_t *ar, const store_achievement *a);
+
 /* Makes the reply an Error with code and a formatted reason. */
 void admin_reply_error(admin_reply_t *r, Cb__ErrorCode code, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));

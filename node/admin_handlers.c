@@ -154,7 +154,7 @@ static void achievement_from_proto(node_t *n, const admin_caller_t *caller, cons
   out->deposited_at_ms = now_ms;
 }
 
-static Cb__Achievement *achievement_to_proto(admin_arena_t *ar, const store_achievement *a)
+Cb__Achievement *admin_achievement_to_proto(admin_arena_t *ar, const store_achievement *a)
 {
   Cb__Achievement *p = admin_arena_alloc(ar, sizeof *p);
   Cb__Depositor *d = admin_arena_alloc(ar, sizeof *d);
@@ -392,7 +392,7 @@ static int transcript_cb(const store_achievement *a, void *arg)
 {
   transcript_ctx_t *t = arg;
   if (t->truncated) return 0;
-  Cb__Achievement *p = achievement_to_proto(t->arena, a);
+  Cb__Achievement *p = admin_achievement_to_proto(t->arena, a);
   if (!p) {
     t->oom = 1;
     return 1;

@@ -176,36 +176,6 @@ static void sighup_cb(uv_signal_t *h, int signum)
 
 /* ---- answering peers -------------------------------------------------------- */
 
-Cb__Achievement *node_peer_achievement_to_proto(admin_arena_t *ar, const store_achievement *a)
-{
-  Cb__Achievement *p = admin_arena_alloc(ar, sizeof *p);
-  Cb__Depositor *d = admin_arena_alloc(ar, sizeof *d);
-  uint8_t *ref = admin_arena_alloc(ar, STORE_REF_LEN);
-  if (!p || !d || !ref) return NULL;
-  cb__achievement__init(p);
-  cb__depositor__init(d);
-  p->id = a->id;
-  memcpy(ref, a->learner_ref, STORE_REF_LEN);
-  p->learner_ref.data = ref;
-  p->learner_ref.len = STORE_REF_LEN;
-  p->kind = (Cb__AchievementKind)a->kind;
-  p->issuer = admin_arena_strdup(ar, a->issuer);
-  p->code = admin_arena_strdup(ar, a->code);
-  p->title = admin_arena_strdup(ar, a->title);
-  p->level = admin_arena_strdup(ar, a->level);
-  p->credits_milli = a->credits_milli;
-  p->score = admin_arena_strdup(ar, a->score);
-  p->awarded_on = a->awarded_on;
-  d->role = (Cb__DepositorRole)a->depositor.role;
-  d->code = admin_arena_strdup(ar, a->depositor.code);
-  d->name = admin_arena_strdup(ar, a->depositor.name);
-  p->depositor = d;
-  p->deposited_at_ms = a->deposited_at_ms;
-  if (!p->issuer || !p->code || !p->title || !p->level || !p->score || !d->code || !d->name)
-    return NULL;
-  return p;
-}
-
 typedef struct collect_ctx {
   admin_arena_t *arena;
   Cb__Achievement **items;
@@ -220,7 +190,7 @@ static int collect_cb(const store_achievement *a, void *arg)
     c->too_many = 1;
     return 1;
   }
-  Cb__Achievement *p = node_peer_achievement_to_proto(c->arena, a);
+  Cb__Achievement *p = admin_achievement_to_proto(c->arena, a);
   if (!p) {
     c->oom = 1;
     return 1;

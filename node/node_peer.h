@@ -53,7 +53,5 @@ store_access *node_peer_access(node_t *n);
 /* The signer for statements made now: this node's id and its key. */
 int node_peer_signer(node_t *n, sigstmt_signer_t *out, char *err, size_t errlen);
 
-/* A stored achievement as a protobuf message allocated in arena. */
-Cb__Achievement *node_peer_achievement_to_proto(admin_arena_t *arena, const store_achievement *a);
 
 #endif
