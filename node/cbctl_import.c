@@ -659,11 +659,13 @@ int cbctl_cmd_import(cbctl_ctx_t *ctx, int argc, char **argv)
     cbctl_progress_finish(&prog);
     json_t *doc = summary_json(path, &sum, &ic);
     add_totals(doc, &t, batch_rows, mono_ms() - t0);
+    /* Running it again helps when the node went away, not when it said no. */
+    const char *next = rc == CBCTL_EIO ? "run the same import again to complete it"
+                                       : "running it again will be refused the same way";
     exit_code = cbctl_fail_json(ctx, rc == CBCTL_EIO ? "UNAVAILABLE" : "REFUSED", doc,
                                 "import stopped at batch %" PRIu64 " of %" PRIu64 ": %s; the %" PRIu64
-                                " batches (%" PRIu64 " rows) before it are committed; run the same import "
-                                "again to complete it",
-                                t.batches + 1, t.batches_planned, err, t.batches, t.rows_committed);
+                                " batches (%" PRIu64 " rows) before it are committed; %s",
+                                t.batches + 1, t.batches_planned, err, t.batches, t.rows_committed, next);
     goto out;
   }
   cbctl_progress_finish(&prog);
