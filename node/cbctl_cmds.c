@@ -73,17 +73,13 @@ int cbctl_request(cbctl_ctx_t *ctx, Cb__Envelope *req, Cb__Envelope__MsgCase exp
   return cbctl_fail(ctx, name, "%s", err);
 }
 
-static const char *const kind_names[] = {NULL, "academic_course", "vocational_qualification",
-                                          "vocational_skill_level", "non_formal", "cultural_leisure"};
-static const char *const role_names[] = {"unspecified", "outlet", "branch", "appraisal_centre",
-                                          "management_centre"};
 
 int cbctl_parse_kind(const char *s, int *kind)
 {
   for (int k = 1; k <= 5; k++) {
     char num[4];
     snprintf(num, sizeof num, "%d", k);
-    if (strcmp(s, num) == 0 || strcmp(s, kind_names[k]) == 0 || strcmp(s, csvimport_kind_name(k)) == 0) {
+    if (strcmp(s, num) == 0 || strcmp(s, csvimport_kind_name(k)) == 0) {
       *kind = k;
       return 0;
     }
@@ -96,7 +92,7 @@ int cbctl_parse_role(const char *s, int *role)
   for (int r = 1; r <= 4; r++) {
     char num[4];
     snprintf(num, sizeof num, "%d", r);
-    if (strcmp(s, num) == 0 || strcmp(s, role_names[r]) == 0 || strcmp(s, csvimport_role_name(r)) == 0) {
+    if (strcmp(s, num) == 0 || strcmp(s, csvimport_role_name(r)) == 0) {
       *role = r;
       return 0;
     }
@@ -104,9 +100,10 @@ int cbctl_parse_role(const char *s, int *role)
   return -1;
 }
 
-static const char *kind_name(int k)
+/* The CSV template's names are the ones operators type and read. */
+const char *cbctl_kind_name(int k)
 {
-  return k >= 1 && k <= 5 ? kind_names[k] : "unknown";
+  return csvimport_kind_name(k);
 }
 
 json_t *cbctl_achievement_json(const Cb__Achievement *a)
@@ -116,10 +113,10 @@ json_t *cbctl_achievement_json(const Cb__Achievement *a)
   cbctl_format_date(a->awarded_on, date, sizeof date);
   const Cb__Depositor *d = a->depositor;
   return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:{s:s, s:s, s:s}, s:I}", "id",
-                   (json_int_t)a->id, "kind", kind_name((int)a->kind), "issuer", a->issuer, "code", a->code,
+                   (json_int_t)a->id, "kind", cbctl_kind_name((int)a->kind), "issuer", a->issuer, "code", a->code,
                    "title", a->title, "level", a->level, "credits", credits, "credits_milli",
                    (json_int_t)a->credits_milli, "score", a->score, "awarded_on", date, "depositor", "role",
-                   d && (int)d->role >= 0 && (int)d->role <= 4 ? role_names[d->role] : "unspecified", "code",
+                   d && (int)d->role >= 1 && (int)d->role <= 4 ? csvimport_role_name((int)d->role) : "unspecified", "code",
                    d ? d->code : "", "name", d ? d->name : "", "deposited_at_ms", (json_int_t)a->deposited_at_ms);
 }
 
@@ -329,7 +326,7 @@ static void print_transcript(const Cb__TranscriptResponse *r)
     snprintf(id, sizeof id, "%" PRIu64, a->id);
     cbctl_format_date(a->awarded_on, date, sizeof date);
     cbctl_format_credits(a->credits_milli, credits, sizeof credits);
-    const char *row[] = {id, date, kind_name((int)a->kind), a->issuer, a->code, a->title, a->level, credits, a->score};
+    const char *row[] = {id, date, cbctl_kind_name((int)a->kind), a->issuer, a->code, a->title, a->level, credits, a->score};
     cbctl_table_add(&t, row);
   }
   cbctl_table_print(&t, stdout);
@@ -345,7 +342,7 @@ static void print_transcript(const Cb__TranscriptResponse *r)
     snprintf(n, sizeof n, "%u", r->totals[i]->count);
     count += r->totals[i]->count;
     cbctl_format_credits(r->totals[i]->credits_milli, credits, sizeof credits);
-    const char *row[] = {kind_name((int)r->totals[i]->kind), n, credits};
+    const char *row[] = {cbctl_kind_name((int)r->totals[i]->kind), n, credits};
     cbctl_table_add(&t, row);
   }
   char n[24], credits[32];
@@ -401,7 +398,7 @@ int cbctl_cmd_transcript(cbctl_ctx_t *ctx, int argc, char **argv)
     for (size_t i = 0; i < r->n_totals; i++) {
       char credits[32];
       cbctl_format_credits(r->totals[i]->credits_milli, credits, sizeof credits);
-      json_array_append_new(tot, json_pack("{s:s, s:i, s:s, s:I}", "kind", kind_name((int)r->totals[i]->kind), "count",
+      json_array_append_new(tot, json_pack("{s:s, s:i, s:s, s:I}", "kind", cbctl_kind_name((int)r->totals[i]->kind), "count",
                                            (int)r->totals[i]->count, "credits", credits, "credits_milli",
                                            (json_int_t)r->totals[i]->credits_milli));
     }

@@ -41,6 +41,8 @@ int cbctl_request(cbctl_ctx_t *ctx, Cb__Envelope *req, Cb__Envelope__MsgCase exp
 /* Parses an achievement kind given as a number (1..5) or a name
  * ("academic_course"...); 0 or -1. */
 int cbctl_parse_kind(const char *s, int *kind);
+/* "academic_course", ...: the CSV template's name of an achievement kind. */
+const char *cbctl_kind_name(int kind);
 int cbctl_parse_role(const char *s, int *role);
 /* JSON for an achievement / learner as the commands print them. */
 json_t *cbctl_achievement_json(const Cb__Achievement *a);

@@ -50,10 +50,10 @@ static void print_lookup(const Cb__RegionLookupResponse *r)
     found += x->found;
     for (size_t j = 0; j < x->n_achievements; j++) {
       const Cb__Achievement *a = x->achievements[j];
-      char credits[32], date[16], kind[8];
+      char credits[32], date[16];
       cbctl_format_credits(a->credits_milli, credits, sizeof credits);
       cbctl_format_date(a->awarded_on, date, sizeof date);
-      snprintf(kind, sizeof kind, "%d", (int)a->kind);
+      const char *kind = cbctl_kind_name((int)a->kind);
       const char *cells[] = {x->region, x->node_id, kind, a->issuer, a->code, a->title, credits, date,
                              x->verified ? "yes" : "NO"};
       cbctl_table_add(&t, cells);
