@@ -99,6 +99,7 @@ static uint64_t rnd(sim *s) {
 static uint64_t rnd_below(sim *s, uint64_t n) { return n ? rnd(s) % n : 0; }
 static bool chance(sim *s, uint32_t pct) { return rnd_below(s, 100) < pct; }
 
+static void fail(sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fail(sim *s, const char *fmt, ...) {
   if (s->failed) return;
   s->failed = true;

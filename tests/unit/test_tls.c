@@ -59,6 +59,7 @@ static const char *source_dir(void) {
   return buf;
 }
 
+static void sh_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh_run(const char *fmt, ...) {
   char cmd[2048];
   va_list ap;
