@@ -82,12 +82,14 @@ step() { printf '\n\033[1m=== %s\033[0m\n' "$*"; }
 show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 step "Keys, certificates and registry for four nodes (deploy/mkfederation.sh)"
-# Four free loopback ports for the peer listeners, as the OS hands them out.
+# Free loopback ports as the OS hands them out: four peer listeners, and
+# Shanghai's operator port (cbctl --remote over TLS).
 read -r -a ports <<<"$(python3 -c 'import socket
-ss=[socket.socket() for _ in range(4)]
+ss=[socket.socket() for _ in range(5)]
 [s.bind(("127.0.0.1", 0)) for s in ss]
 print(" ".join(str(s.getsockname()[1]) for s in ss))')"
-bash "$top/deploy/mkfederation.sh" "$dir/fed" "${ports[@]}" >/dev/null
+bash "$top/deploy/mkfederation.sh" "$dir/fed" "${ports[@]:0:4}" >/dev/null
+oport=${ports[4]}
 echo "  registry $dir/fed/registry.json: sh:${ports[0]} js:${ports[1]} zj:${ports[2]} ah:${ports[3]}"
 
 start_node() {
@@ -117,8 +119,13 @@ INI
   # key and registry that mkfederation.sh made.
   node_ini >"$dir/$r/node.ini"
   "$cbnode" --config "$dir/$r/node.ini" --init 2>>"$dir/$r/node.log"
+  operators=""
+  [ "$r" != sh ] || operators="[operators]
+listen = 127.0.0.1:$oport
+ca_file = ../fed/sh/operator-ca.crt"
   node_ini "identity_key_file = ../fed/$r/node.key
-registry_file = ../fed/registry.json" >"$dir/$r/node.ini"
+registry_file = ../fed/registry.json
+$operators" >"$dir/$r/node.ini"
   start_node "$r"
 done
 cat >"$dir/stop.sh" <<STOP
@@ -196,6 +203,28 @@ echo
 echo "The same learner as JSON (every command takes --json):"
 ctl zj --json transcript --id "$first" 2>/dev/null | head -20 || true
 echo "  ..."
+
+step "Operators over TLS: the certificate's role decides what an operator may do"
+# An outlet certificate for 上海开放大学 (institution 10272), issued by
+# Shanghai's operator CA; mkfederation.sh made an auditor's already.
+bash "$top/deploy/keys.sh" operator "$dir/fed/sh" "$dir/fed/sh/operators" sou-outlet outlet 10272
+remote() {
+  local who=$1; shift
+  "$cbctl" --remote "127.0.0.1:$oport" --cert "$dir/fed/sh/operators/$who.crt" \
+    --key "$dir/fed/sh/operators/$who.key" --node-cert "$dir/fed/sh/node.crt" "$@"
+}
+echo "The outlet deposits for its own institution (recorded under its certificate):"
+show remote sou-outlet deposit --id 310101199003071230 --kind academic_course --issuer 10272 \
+  --code 0802 --title 数控技术 --credits 3 --score 90 --awarded 2024-07-01
+echo
+echo "...but not in another institution's name:"
+show remote sou-outlet deposit --id 310101199003071230 --kind academic_course --issuer 10247 \
+  --code 0803 --title 液压与气动 --credits 2 --score 80 --awarded 2024-07-01 \
+  --depositor-role outlet --depositor-code 10247 --depositor-name 同济大学 || true
+echo
+echo "An auditor reads, and never writes:"
+show remote auditor stats
+show remote auditor learner open --id 310101198001010018 --name 李审计 || true
 
 step "Stats of all four nodes"
 for r in "${regions[@]}"; do
