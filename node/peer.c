@@ -55,6 +55,7 @@ struct link {
   uint64_t next_request_id;
   uint64_t reconnect_at_ms; /* 0: none scheduled */
   uv_timer_t timer;      /* reconnect and request deadlines */
+  int removed;           /* peer_net_remove_link: never reconnect */
   pending_t *pending;    /* limits.max_in_flight slots */
   size_t npending;
 };
@@ -63,6 +64,7 @@ struct session {
   peer_net_t *net;
   session_t *next, *prev;
   link_t *link;          /* outbound: its link; inbound: NULL */
+  tls_ctx_t *ctx;        /* the context this session was made from */
   uint64_t id;
   uv_tcp_t tcp;
   uv_timer_t timer;      /* handshake, idle, keep-alive */
@@ -411,7 +413,7 @@ static void session_close(session_t *s, const char *fmt, ...) {
     char d[512];
     snprintf(d, sizeof d, "session to %s closed: %s", l->node_id, why);
     link_fail_pending(l, 1, -PEER_E_DISCONNECTED, d);
-    if (!net->closing) link_schedule(l);
+    if (!net->closing && !l->removed) link_schedule(l);
   }
   uv_read_stop((uv_stream_t *)&s->tcp);
   /* Let a last error frame reach the peer: shut down the write side after
@@ -665,6 +667,7 @@ static session_t *session_new(peer_net_t *net, link_t *link) {
     return NULL;
   }
   if (link) tls_session_expect_peer(s->tls, link->node_id);
+  s->ctx = ctx;
   s->net = net;
   s->link = link;
   s->id = ++net->next_session_id;
@@ -960,6 +963,106 @@ int peer_reply(peer_net_t *net, uint64_t session_id, uint64_t request_id, Cb__En
 }
 
 void peer_net_stats(const peer_net_t *net, peer_stats_t *out) { *out = net->stats; }
+
+/* ---- registry reload: links removed or moved, sessions rechecked ------------ */
+
+static void removed_link_closed(uv_handle_t *h) {
+  link_t *l = h->data;
+  peer_net_t *net = l->net;
+  free(l->pending);
+  free(l);
+  net->open_handles--;
+  maybe_finish_close(net);
+}
+
+int peer_net_remove_link(peer_net_t *net, const char *node_id, const char *reason) {
+  if (!net || !node_id) return -PEER_E_ARG;
+  if (net->closing) return -PEER_E_CLOSING;
+  link_t **pp = &net->links;
+  while (*pp && strcmp((*pp)->node_id, node_id) != 0) pp = &(*pp)->next;
+  link_t *l = *pp;
+  if (!l) return -PEER_E_NO_LINK;
+  /* Unlinked first: a request made from a failing request's callback gets
+   * -PEER_E_NO_LINK instead of landing on a link about to go. */
+  *pp = l->next;
+  l->next = NULL;
+  l->removed = 1;
+  uv_timer_stop(&l->timer);
+  char d[400];
+  snprintf(d, sizeof d, "link to %s removed: %s", l->node_id, reason ? reason : "removed");
+  link_fail_pending(l, 0, -PEER_E_REMOVED, d);
+  session_t *s = l->session;
+  if (s) {
+    session_close(s, "%s", d);
+    s->link = NULL; /* the link's memory goes below; the session finishes closing alone */
+  }
+  l->session = NULL;
+  uv_close((uv_handle_t *)&l->timer, removed_link_closed);
+  return 0;
+}
+
+int peer_net_update_link(peer_net_t *net, const char *node_id, const char *host, uint16_t port,
+                         char *err, size_t errlen) {
+  if (!net || !node_id || !host || !host[0] || !port) {
+    snprintf(err, errlen, "peer: moving a link needs a node id, a host and a port");
+    return -PEER_E_ARG;
+  }
+  if (net->closing) {
+    snprintf(err, errlen, "peer: closing");
+    return -PEER_E_CLOSING;
+  }
+  link_t *l = net->links;
+  while (l && strcmp(l->node_id, node_id) != 0) l = l->next;
+  if (!l) {
+    snprintf(err, errlen, "peer: no link to %s", node_id);
+    return -PEER_E_NO_LINK;
+  }
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  if (resolve(host, port, &ss)) {
+    snprintf(err, errlen, "peer: cannot resolve %s for %s (link keeps its old endpoint)", host,
+             node_id);
+    return -PEER_E_NET;
+  }
+  if (memcmp(&ss, &l->addr, sizeof ss) == 0) return 0;
+  l->addr = ss;
+  l->attempt = 0;
+  if (l->session) session_close(l->session, "endpoint moved to %s:%u", host, (unsigned)port);
+  /* No backoff for a move: connect to the new endpoint now. */
+  l->reconnect_at_ms = 0;
+  if (!l->session) link_connect(l);
+  link_arm(l);
+  return 1;
+}
+
+void peer_net_set_tls(peer_net_t *net, tls_ctx_t *server_tls, tls_ctx_t *client_tls) {
+  if (!net) return;
+  if (server_tls) net->cfg.server_tls = server_tls;
+  if (client_tls) net->cfg.client_tls = client_tls;
+}
+
+int peer_net_tls_in_use(const peer_net_t *net, const tls_ctx_t *ctx) {
+  if (!net || !ctx) return 0;
+  if (net->cfg.server_tls == ctx || net->cfg.client_tls == ctx) return 1;
+  for (const session_t *s = net->sessions; s; s = s->next)
+    if (s->ctx == ctx) return 1;
+  return 0;
+}
+
+size_t peer_net_recheck_sessions(peer_net_t *net, peer_keep_fn keep, void *arg, const char *why) {
+  if (!net || !keep || net->closing) return 0;
+  size_t closed = 0;
+  for (session_t *s = net->sessions, *next; s; s = next) {
+    next = s->next;
+    if (s->closing) continue;
+    const char *node = tls_session_peer_node(s->tls);
+    const uint8_t *key = tls_session_peer_key(s->tls);
+    if (!node || !key || keep(node, key, arg)) continue;
+    closed++;
+    session_close(s, "%s", why ? why : "peer no longer trusted");
+  }
+  return closed;
+}
 
 static void on_listener_closed(uv_handle_t *h) {
   peer_net_t *net = h->data;

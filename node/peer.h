@@ -41,7 +41,8 @@
   X(PEER_E_TIMEOUT, "request timed out")                               \
   X(PEER_E_DISCONNECTED, "session closed before the reply")            \
   X(PEER_E_CLOSING, "peer layer is closing")                           \
-  X(PEER_E_TOO_LARGE, "message over the frame limit")
+  X(PEER_E_TOO_LARGE, "message over the frame limit")                  \
+  X(PEER_E_REMOVED, "link removed")
 
 #define PEER_ENUM_(name, str) name,
 enum peer_err { PEER_ERRORS(PEER_ENUM_) PEER_ERR_COUNT_ };
@@ -126,6 +127,32 @@ int peer_net_listen(peer_net_t *net, const char *host, uint16_t port, uint16_t *
 int peer_net_add_link(peer_net_t *net, const char *node_id, const char *host, uint16_t port,
                       char *err, size_t errlen);
 int peer_net_link_up(const peer_net_t *net, const char *node_id);
+/* Drops the link to node_id (member removed from the registry): its
+ * session closes, it is not reconnected, and every request on it, sent or
+ * waiting, fails with -PEER_E_REMOVED and a detail naming the node and
+ * reason (NULL: "removed"). Requests made afterwards get -PEER_E_NO_LINK.
+ * -PEER_E_NO_LINK if there is no such link. */
+int peer_net_remove_link(peer_net_t *net, const char *node_id, const char *reason);
+/* Moves the link to node_id to host:port (endpoint changed in the
+ * registry): a session to the old endpoint closes (requests already sent
+ * on it fail with -PEER_E_DISCONNECTED, waiting ones stay queued) and a
+ * connection to the new one starts at once. Returns 1 if the endpoint
+ * changed, 0 if it was already host:port (nothing done), negative on error
+ * (err says what; the link keeps its old endpoint). */
+int peer_net_update_link(peer_net_t *net, const char *node_id, const char *host, uint16_t port,
+                         char *err, size_t errlen);
+/* Sessions made from now on use these TLS contexts (own key rotated);
+ * sessions already open keep theirs. A context must stay alive while
+ * peer_net_tls_in_use says a session still uses it. A NULL argument keeps
+ * that side's current context. */
+void peer_net_set_tls(peer_net_t *net, tls_ctx_t *server_tls, tls_ctx_t *client_tls);
+int peer_net_tls_in_use(const peer_net_t *net, const tls_ctx_t *ctx);
+/* Registry reload: closes every session (either direction) whose peer was
+ * pinned at handshake and for which keep(node, key, arg) now says 0 (the
+ * member was removed or its key is no longer valid). Returns how many
+ * closed; each gets a PEER_EV_DOWN event with why. */
+typedef int (*peer_keep_fn)(const char *node_id, const uint8_t key[32], void *arg);
+size_t peer_net_recheck_sessions(peer_net_t *net, peer_keep_fn keep, void *arg, const char *why);
 /* Sends env (message set by the caller; version and request_id are set
  * here) to node_id. If the link is not up yet the request waits for it
  * within its deadline. cb is called exactly once, never from inside this

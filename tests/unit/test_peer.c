@@ -747,6 +747,168 @@ static void test_peer_not_reading_is_dropped(void **state) {
   js_still_served(f); /* js answers pings, so its session stayed */
 }
 
+/* ---- registry reload: links removed and moved, sessions rechecked, TLS switched */
+
+static int nheld_is_1(void *arg) { return ((fx_t *)arg)->nheld == 1; }
+static int no_sessions_sh(void *arg) {
+  peer_stats_t st;
+  peer_net_stats(((fx_t *)arg)->sh.net, &st);
+  return st.sessions == 0;
+}
+static int js_link_down(void *arg) { return !peer_net_link_up(((fx_t *)arg)->js.net, "sh"); }
+
+static void test_remove_link(void **state) {
+  fx_t *f = *state;
+  two_nodes(f);
+  f->hold = 1000;
+  call_t sent = {0}, queued = {0};
+  assert_int_equal(send_lookup(f, "held", 3000, &sent), 0);
+  assert_true(run_until(&f->loop, nheld_is_1, f, 2000)); /* on the wire, unanswered */
+  assert_int_equal(peer_net_remove_link(f->js.net, "sh", "no longer a member"), 0);
+  /* Pending requests fail at once, with the node and reason named. */
+  assert_true(sent.done);
+  assert_int_equal(sent.status, -PEER_E_REMOVED);
+  assert_non_null(strstr(sent.detail, "link to sh removed: no longer a member"));
+  assert_false(peer_net_link_up(f->js.net, "sh"));
+  assert_int_equal(send_lookup(f, "after", 100, &queued), -PEER_E_NO_LINK);
+  assert_int_equal(peer_net_remove_link(f->js.net, "sh", NULL), -PEER_E_NO_LINK);
+  /* The session is closed at both ends and js does not reconnect. */
+  assert_true(run_until(&f->loop, no_sessions_sh, f, 2000));
+  assert_false(run_until(&f->loop, js_link_up, f, 300)); /* would come up if js reconnected */
+  peer_stats_t st;
+  peer_net_stats(f->js.net, &st);
+  assert_int_equal(st.sessions, 0);
+  assert_int_equal(st.links_up, 0);
+  peer_net_stats(f->sh.net, &st);
+  assert_int_equal(st.sessions, 0);
+  for (int i = 0; i < f->nheld; i++) free(f->held_body[i]);
+  f->nheld = 0;
+  f->hold = 0;
+  /* Member back: a new link works again. */
+  char err[256];
+  assert_int_equal(peer_net_add_link(f->js.net, "sh", "127.0.0.1", f->sh_port, err, sizeof err), 0);
+  assert_true(run_until(&f->loop, js_link_up, f, 3000));
+  call_t ok = {0};
+  assert_int_equal(send_lookup(f, "again", 0, &ok), 0);
+  assert_true(run_until(&f->loop, is_done, &ok, 2000));
+  assert_int_equal(ok.status, 0);
+  assert_true(ok.matched);
+}
+
+static void test_update_link(void **state) {
+  fx_t *f = *state;
+  uint16_t wrong = free_port();
+  start_node(f, &f->sh, "sh", 1);
+  start_node(f, &f->js, "js", 0);
+  char err[256];
+  assert_int_equal(peer_net_add_link(f->js.net, "sh", "127.0.0.1", wrong, err, sizeof err), 0);
+  call_t c = {0};
+  assert_int_equal(send_lookup(f, "waits", 3000, &c), 0);
+  assert_false(run_until(&f->loop, js_link_up, f, 150)); /* nobody listens there */
+  /* Moved to where sh listens: connects at once, the waiting request goes. */
+  uint64_t t0 = uv_now(&f->loop);
+  assert_int_equal(peer_net_update_link(f->js.net, "sh", "127.0.0.1", f->sh_port, err, sizeof err), 1);
+  assert_true(run_until(&f->loop, is_done, &c, 2000));
+  assert_true(uv_now(&f->loop) - t0 < 1000);
+  assert_int_equal(c.status, 0);
+  assert_true(c.matched);
+  /* Same endpoint: nothing happens. */
+  assert_int_equal(peer_net_update_link(f->js.net, "sh", "127.0.0.1", f->sh_port, err, sizeof err), 0);
+  assert_true(peer_net_link_up(f->js.net, "sh"));
+  /* Moved away: the live session to the old endpoint closes. */
+  assert_int_equal(peer_net_update_link(f->js.net, "sh", "127.0.0.1", wrong, err, sizeof err), 1);
+  assert_true(run_until(&f->loop, js_link_down, f, 1000));
+  assert_true(run_until(&f->loop, no_sessions_sh, f, 2000));
+  /* Bad arguments and unknown links name what is wrong and change nothing. */
+  assert_int_equal(peer_net_update_link(f->js.net, "sh", "", 1, err, sizeof err), -PEER_E_ARG);
+  assert_int_equal(peer_net_update_link(f->js.net, "zj", "127.0.0.1", 1, err, sizeof err),
+                   -PEER_E_NO_LINK);
+  assert_non_null(strstr(err, "no link to zj"));
+  assert_int_equal(peer_net_update_link(f->js.net, "sh", "127.0.0.1", f->sh_port, err, sizeof err), 1);
+  assert_true(run_until(&f->loop, js_link_up, f, 2000));
+}
+
+static int keep_none_js(const char *node, const uint8_t key[32], void *arg) {
+  (void)key;
+  (void)arg;
+  return strcmp(node, "js") != 0;
+}
+static int keep_all(const char *node, const uint8_t key[32], void *arg) {
+  (void)node;
+  (void)key;
+  (void)arg;
+  return 1;
+}
+
+static void test_recheck_sessions(void **state) {
+  fx_t *f = *state;
+  two_nodes(f);
+  assert_int_equal(peer_net_recheck_sessions(f->sh.net, keep_all, NULL, "x"), 0);
+  assert_true(peer_net_link_up(f->js.net, "sh"));
+  /* sh drops js's inbound session; js's link sees it go down. */
+  assert_int_equal(peer_net_recheck_sessions(f->sh.net, keep_none_js, NULL, "js no longer valid"), 1);
+  assert_true(run_until(&f->loop, js_link_down, f, 1000));
+  /* js keeps its link and reconnects (this keep() is a one-time check). */
+  assert_true(run_until(&f->loop, js_link_up, f, 3000));
+}
+
+typedef struct in_use_arg {
+  fx_t *f;
+  tls_ctx_t *ctx;
+} in_use_arg_t;
+static int ctx_unused(void *arg) {
+  in_use_arg_t *a = arg;
+  return !peer_net_tls_in_use(a->f->sh.net, a->ctx);
+}
+
+static void test_switch_tls(void **state) {
+  fx_t *f = *state;
+  two_nodes(f);
+  /* sh gets a second key (seed 4), listed next to the first. */
+  EVP_PKEY *k4 = seeded(4);
+  char a[65], b[65], d[65], json[2048], err[256];
+  hexkey(f->sh.key, a);
+  hexkey(f->js.key, b);
+  hexkey(k4, d);
+  snprintf(json, sizeof json,
+           "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
+           "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":["
+           "{\"public_key\":\"%s\",\"not_before\":0},{\"public_key\":\"%s\",\"not_before\":1}]},"
+           "{\"node_id\":\"js\",\"region\":\"js\",\"endpoint\":\"127.0.0.1:2\",\"keys\":[{\"public_key\":\"%s\",\"not_before\":0}]}]}",
+           0, a, d, b);
+  registry_t *reg2;
+  if (registry_parse(json, strlen(json), &reg2, err, sizeof err)) fail_msg("%s", err);
+  tls_ctx_set_registry(f->js.cli, reg2);
+  registry_t *keep_reg = f->reg;
+  f->reg = reg2;
+  tls_ctx_t *old_srv = f->sh.srv, *old_cli = f->sh.cli;
+  f->sh.srv = mkctx(f, TLS_MODE_PEER_SERVER, k4, "sh");
+  f->sh.cli = mkctx(f, TLS_MODE_PEER_CLIENT, k4, "sh");
+  peer_net_set_tls(f->sh.net, f->sh.srv, f->sh.cli);
+  /* The open session continues on the old context. */
+  assert_true(peer_net_tls_in_use(f->sh.net, old_srv));
+  assert_false(peer_net_tls_in_use(f->sh.net, old_cli));
+  call_t c = {0};
+  assert_int_equal(send_lookup(f, "still", 0, &c), 0);
+  assert_true(run_until(&f->loop, is_done, &c, 2000));
+  assert_int_equal(c.status, 0);
+  /* A new session uses key 4, which js verifies against the new registry. */
+  assert_int_equal(peer_net_recheck_sessions(f->sh.net, keep_none_js, NULL, "rotate"), 1);
+  in_use_arg_t ua = {f, old_srv};
+  assert_true(run_until(&f->loop, ctx_unused, &ua, 2000));
+  assert_true(run_until(&f->loop, js_link_up, f, 3000));
+  assert_false(peer_net_tls_in_use(f->sh.net, old_srv));
+  call_t c2 = {0};
+  assert_int_equal(send_lookup(f, "rotated", 0, &c2), 0);
+  assert_true(run_until(&f->loop, is_done, &c2, 2000));
+  assert_int_equal(c2.status, 0);
+  assert_true(c2.matched);
+  tls_ctx_free(old_srv);
+  tls_ctx_free(old_cli);
+  EVP_PKEY_free(k4);
+  registry_release(keep_reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backoff_pure),
@@ -757,6 +919,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_silent_client_and_flood, setup, teardown),
       cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_peer_not_reading_is_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_remove_link, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_update_link, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recheck_sessions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_switch_tls, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
