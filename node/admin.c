@@ -415,6 +415,7 @@ admin_conn_t *admin_conn_accept_tcp(admin_server_t *s, uv_stream_t *listener, ad
     conn_close(c);
     return NULL;
   }
+  uv_tcp_nodelay(&c->h.tcp, 1); /* small request/answer frames: no Nagle delay */
   conn_update_reading(c);
   return c;
 }
