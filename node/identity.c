@@ -257,3 +257,44 @@ int identity_fedkey_load(const char *path, uint8_t key[IDENTITY_FEDKEY_BYTES], c
   if (rc != 0) OPENSSL_cleanse(key, IDENTITY_FEDKEY_BYTES);
   return rc;
 }
+
+/* ---- key rotation ---------------------------------------------------------- */
+
+static const registry_key_t *member_key(const registry_member_t *m, const uint8_t *pub)
+{
+  for (size_t i = 0; i < m->nkeys; i++)
+    if (memcmp(m->keys[i].public_key, pub, REGISTRY_KEY_BYTES) == 0) return &m->keys[i];
+  return NULL;
+}
+
+int identity_choose(const registry_member_t *self, const uint8_t (*pubs)[IDENTITY_PUBKEY_BYTES],
+                    size_t n, int64_t now_ms)
+{
+  if (!self || !pubs) return -1;
+  int best = -1;
+  const registry_key_t *bk = NULL;
+  for (size_t i = 0; i < n && i < INT32_MAX; i++) {
+    const registry_key_t *k = member_key(self, pubs[i]);
+    if (!k || now_ms < k->not_before_ms || now_ms >= k->not_after_ms) continue;
+    if (!bk || k->not_before_ms > bk->not_before_ms ||
+        (k->not_before_ms == bk->not_before_ms && k->not_after_ms > bk->not_after_ms)) {
+      best = (int)i;
+      bk = k;
+    }
+  }
+  return best;
+}
+
+int64_t identity_next_change(const registry_member_t *self,
+                             const uint8_t (*pubs)[IDENTITY_PUBKEY_BYTES], size_t n, int64_t now_ms)
+{
+  int64_t next = REGISTRY_TIME_OPEN;
+  if (!self || !pubs) return next;
+  for (size_t i = 0; i < n; i++) {
+    const registry_key_t *k = member_key(self, pubs[i]);
+    if (!k) continue;
+    if (k->not_before_ms > now_ms && k->not_before_ms < next) next = k->not_before_ms;
+    if (k->not_after_ms > now_ms && k->not_after_ms < next) next = k->not_after_ms;
+  }
+  return next;
+}

@@ -11,6 +11,8 @@
 
 #include <openssl/evp.h>
 
+#include "registry.h"
+
 #define IDENTITY_FEDKEY_BYTES 32u
 #define IDENTITY_PUBKEY_BYTES 32u
 
@@ -29,5 +31,18 @@ int identity_fedkey_load(const char *path, uint8_t key[IDENTITY_FEDKEY_BYTES], c
 
 /* True if path exists (any type). */
 int identity_file_exists(const char *path);
+
+/* Key rotation (spec/protocol.md §10). A node may hold several identity
+ * keys; which one it signs and handshakes with is decided by the registry:
+ * among pubs[0..n), those self lists as valid at now_ms, the one whose
+ * period began last (ties: the one that ends last, then the lower index).
+ * Returns its index, or -1 if none is valid now. Pure. */
+int identity_choose(const registry_member_t *self, const uint8_t (*pubs)[IDENTITY_PUBKEY_BYTES],
+                    size_t n, int64_t now_ms);
+/* The first time after now_ms at which identity_choose's answer can change
+ * (a not_before or not_after of one of pubs' periods in self);
+ * REGISTRY_TIME_OPEN if none lies ahead. Pure. */
+int64_t identity_next_change(const registry_member_t *self,
+                             const uint8_t (*pubs)[IDENTITY_PUBKEY_BYTES], size_t n, int64_t now_ms);
 
 #endif

@@ -153,12 +153,65 @@ static void test_fedkey(void **state)
   assert_non_null(strstr(err, "mode 0644"));
 }
 
+/* Key rotation: the newest key the registry lists as valid now. Keys A
+ * [1000, 5000), B [3000, open), D [2000, 4000) as sh's; C is js's. */
+static void rot_pub(uint8_t out[IDENTITY_PUBKEY_BYTES], char hex[65])
+{
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+  assert_non_null(k);
+  assert_int_equal(identity_public_raw(k, out), 0);
+  EVP_PKEY_free(k);
+  for (unsigned i = 0; i < IDENTITY_PUBKEY_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", out[i]);
+}
+
+static void test_identity_choose(void **state)
+{
+  (void)state;
+  uint8_t pubs[4][IDENTITY_PUBKEY_BYTES];
+  char a[65], b[65], c[65], d[65], json[2048], err[256];
+  rot_pub(pubs[0], a);
+  rot_pub(pubs[1], b);
+  rot_pub(pubs[2], c);
+  rot_pub(pubs[3], d);
+  snprintf(json, sizeof json,
+           "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
+           "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":["
+           "{\"public_key\":\"%s\",\"not_before\":1000,\"not_after\":5000},"
+           "{\"public_key\":\"%s\",\"not_before\":3000},"
+           "{\"public_key\":\"%s\",\"not_before\":2000,\"not_after\":4000}]},"
+           "{\"node_id\":\"js\",\"region\":\"js\",\"endpoint\":\"127.0.0.1:2\",\"keys\":["
+           "{\"public_key\":\"%s\",\"not_before\":0}]}]}",
+           0, a, b, d, c);
+  registry_t *reg;
+  if (registry_parse(json, strlen(json), &reg, err, sizeof err)) fail_msg("%s", err);
+  const registry_member_t *sh = registry_find_member(reg, "sh");
+  /* Order given: A, B, C (another member's), D. */
+  assert_int_equal(identity_choose(sh, pubs, 4, 999), -1);    /* nothing valid yet */
+  assert_int_equal(identity_choose(sh, pubs, 4, 1000), 0);    /* A from its first ms */
+  assert_int_equal(identity_choose(sh, pubs, 4, 2500), 3);    /* D began later than A */
+  assert_int_equal(identity_choose(sh, pubs, 4, 3000), 1);    /* B: the newest */
+  assert_int_equal(identity_choose(sh, pubs, 4, 99999), 1);
+  assert_int_equal(identity_choose(sh, pubs, 1, 4999), 0);    /* only A held */
+  assert_int_equal(identity_choose(sh, pubs, 1, 5000), -1);   /* A expired (end exclusive) */
+  assert_int_equal(identity_choose(sh, pubs + 2, 1, 3000), -1); /* js's key is not sh's */
+  assert_int_equal(identity_choose(NULL, pubs, 4, 3000), -1);
+  /* When the choice can change next. */
+  assert_int_equal(identity_next_change(sh, pubs, 4, 0), 1000);
+  assert_int_equal(identity_next_change(sh, pubs, 4, 1000), 2000);
+  assert_int_equal(identity_next_change(sh, pubs, 4, 3000), 4000);
+  assert_int_equal(identity_next_change(sh, pubs, 4, 4000), 5000);
+  assert_true(identity_next_change(sh, pubs, 4, 5000) == REGISTRY_TIME_OPEN);
+  assert_true(identity_next_change(sh, pubs + 2, 1, 0) == REGISTRY_TIME_OPEN);
+  registry_release(reg);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_identity_create_load, setup, teardown),
     cmocka_unit_test_setup_teardown(test_identity_bad_content, setup, teardown),
     cmocka_unit_test_setup_teardown(test_fedkey, setup, teardown),
+    cmocka_unit_test(test_identity_choose),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
