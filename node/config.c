@@ -24,7 +24,7 @@ int config_region_valid(const char *region)
 /* Which keys were seen, to catch repeats and missing required keys. */
 enum {
   K_ID, K_REGION, K_DATA_DIR, K_ADMIN_SOCKET, K_IDENTITY, K_FEDKEY, K_LOG_LEVEL,
-  K_REGISTRY, K_PEER_LISTEN,
+  K_REGISTRY, K_PEER_LISTEN, K_EXTRA_IDENTITY,
   K_MAX_FRAME, K_MAP_SIZE, K_IMPORT_BATCH, K_MAX_ADMIN, K_COUNT
 };
 
@@ -110,6 +110,7 @@ static int key_index(const char *section, const char *name)
     [K_LOG_LEVEL] = {"node", "log_level"},
     [K_REGISTRY] = {"node", "registry_file"},
     [K_PEER_LISTEN] = {"node", "peer_listen"},
+    [K_EXTRA_IDENTITY] = {"node", "extra_identity_key_files"},
     [K_MAX_FRAME] = {"limits", "max_frame_bytes"},
     [K_MAP_SIZE] = {"limits", "map_size_mb"},
     [K_IMPORT_BATCH] = {"limits", "import_batch_records"},
@@ -118,6 +119,36 @@ static int key_index(const char *section, const char *name)
   for (int i = 0; i < K_COUNT; i++)
     if (strcmp(section, keys[i].section) == 0 && strcmp(name, keys[i].name) == 0) return i;
   return -1;
+}
+
+/* extra_identity_key_files: comma-separated paths, blanks around each
+ * ignored, none empty, at most CONFIG_MAX_EXTRA_KEYS. */
+static int set_extra_keys(parse_ctx_t *ctx, const char *name, const char *value, config_t *cfg)
+{
+  const char *p = value;
+  size_t n = 0;
+  for (;;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    while (len && (*p == ' ' || *p == '\t')) {
+      p++;
+      len--;
+    }
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+    if (len == 0) return fail(ctx, "%s: item %zu is empty (expected FILE[, FILE...])", name, n + 1);
+    if (n == CONFIG_MAX_EXTRA_KEYS)
+      return fail(ctx, "%s: more than %d files", name, CONFIG_MAX_EXTRA_KEYS);
+    char item[PATH_MAX];
+    if (len >= sizeof item) return fail(ctx, "%s: item %zu: path too long", name, n + 1);
+    memcpy(item, p, len);
+    item[len] = '\0';
+    if (!set_path(ctx, name, item, cfg->extra_identity_key_files[n], PATH_MAX)) return 0;
+    n++;
+    if (!end) break;
+    p = end + 1;
+  }
+  cfg->n_extra_identity_keys = n;
+  return 1;
 }
 
 /* "HOST:PORT" with an IP literal host ("[v6]:port" for IPv6). */
@@ -211,6 +242,8 @@ static int handler(void *user, const char *section, const char *name, const char
     return set_path(ctx, name, value, cfg->identity_key_file, sizeof cfg->identity_key_file);
   case K_FEDKEY:
     return set_path(ctx, name, value, cfg->federation_key_file, sizeof cfg->federation_key_file);
+  case K_EXTRA_IDENTITY:
+    return set_extra_keys(ctx, name, value, cfg);
   case K_LOG_LEVEL: {
     log_level_t l;
     if (log_level_parse(value, &l) != 0)

@@ -20,6 +20,7 @@
 #define CONFIG_DEFAULT_OPERATOR_HANDSHAKE_MS 10000u
 #define CONFIG_DEFAULT_OPERATOR_IDLE_MS 300000u
 #define CONFIG_HOST_MAX 64
+#define CONFIG_MAX_EXTRA_KEYS 3 /* extra_identity_key_files: 4 keys in all */
 
 typedef struct config {
   char path[PATH_MAX];              /* the file this was loaded from */
@@ -29,6 +30,11 @@ typedef struct config {
   char data_dir[PATH_MAX];
   char admin_socket[PATH_MAX];
   char identity_key_file[PATH_MAX]; /* default <data_dir>/identity.pem */
+  /* Key rotation: further identity keys; each signature and new TLS
+   * session uses the newest key the registry lists as valid now
+   * (spec/protocol.md §10). identity_key_file stays the key operators pin. */
+  char extra_identity_key_files[CONFIG_MAX_EXTRA_KEYS][PATH_MAX];
+  size_t n_extra_identity_keys;
   char federation_key_file[PATH_MAX];
   char log_level[8];                /* debug, info, warn, error */
   /* Federation (optional: without registry_file the node runs alone). */
