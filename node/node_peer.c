@@ -3,6 +3,7 @@
 #include "node_peer.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,14 @@
 
 #include "identity.h"
 
-/* An answer signed and waiting for its access-log entry to commit. */
+/* The node's identity keys: identity_key_file plus extra_identity_key_files. */
+#define NODE_PEER_MAX_KEYS (1 + CONFIG_MAX_EXTRA_KEYS)
+/* The key choice is re-evaluated at least this often (and exactly when a
+ * key's period starts or ends); retired TLS contexts are freed then too. */
+#define NODE_PEER_KEY_CHECK_MS 60000u
+
+/* An answer waiting for its access-log entry to commit (signed while the
+ * commit runs; failed != 0: signing failed, an error goes out instead). */
 typedef struct answer {
   uint64_t session, rid;
   char peer[REGISTRY_NODE_ID_MAX + 1];
@@ -26,6 +34,8 @@ typedef struct answer {
   char purpose[PEER_LOOKUP_TEXT_MAX + 1];
   int found;
   size_t n;
+  int failed;
+  char err[160];
 } answer_t;
 
 struct node_peer {
@@ -38,12 +48,39 @@ struct node_peer {
   store_access *access;
   uv_signal_t sighup;
   int sighup_ready;
-  uv_check_t flush;             /* group commit of the access log (flush_answers) */
-  int flush_ready;
-  answer_t *queue;              /* NODE_PEER_BATCH_MAX answers */
-  size_t nq;
+  /* Group commit of the access log on a writer thread (see kick()). Loop
+   * thread only: pending/npend (answers waiting for the next commit), busy
+   * (a batch is with the writer). While busy the writer owns inflight/nin,
+   * items and results; job/done/quit/wrc/wgrow are under wmu. */
+  answer_t *pending, *inflight; /* NODE_PEER_BATCH_MAX answers each */
+  size_t npend, nin;
+  int busy;
+  store_access_item items[NODE_PEER_BATCH_MAX];
+  int results[NODE_PEER_BATCH_MAX];
+  pthread_mutex_t wmu;
+  pthread_cond_t wcv;
+  int job, done, quit, wrc, wgrow;
+  int sync_ready, writer_ready, wake_ready;
+  pthread_t writer;
+  uv_async_t wake;              /* the writer finished a batch */
   int closing;
-  uint8_t pub[IDENTITY_PUBKEY_BYTES];
+  /* Own keys (spec/protocol.md §10): [0] is n->identity (borrowed), the
+   * others loaded from extra_identity_key_files. Signatures and new TLS
+   * sessions use the newest one the registry lists as valid now. */
+  EVP_PKEY *keys[NODE_PEER_MAX_KEYS];
+  uint8_t pubs[NODE_PEER_MAX_KEYS][IDENTITY_PUBKEY_BYTES];
+  const char *key_files[NODE_PEER_MAX_KEYS];
+  size_t nkeys;
+  int tls_key;                  /* the key the TLS contexts present */
+  int logged_key;               /* the key last logged as in use; -1 none, -2 never */
+  /* TLS contexts of keys used before, kept while a session made from them
+   * lives (freed by retire_gc; at most one pair per live session). */
+  struct retired_tls {
+    tls_ctx_t *server, *client;
+  } *retired;
+  size_t nretired;
+  uv_timer_t key_timer;
+  int key_timer_ready;
   uint64_t answered;
   uint64_t refused;
   uint64_t commits;             /* access-log transactions (answered / commits = batch) */
@@ -65,7 +102,7 @@ static void hex32(const uint8_t *p, char out[65])
 
 /* This node must be in reg as itself, with its region, the federation key
  * it derives learner_ref from, and its identity key. */
-static int check_self(node_t *n, const uint8_t pub[32], const registry_t *reg, int64_t now_ms,
+static int check_self(node_t *n, const node_peer_t *p, const registry_t *reg, int64_t now_ms,
                       char *err, size_t errlen)
 {
   const registry_member_t *self = registry_find_member(reg, n->cfg.id);
@@ -84,15 +121,124 @@ static int check_self(node_t *n, const uint8_t pub[32], const registry_t *reg, i
              n->cfg.registry_file, n->cfg.federation_key_file);
     return -1;
   }
-  int rc = registry_key_valid_at(self, pub, now_ms);
-  if (rc) {
+  /* One valid key is enough: with several (rotation), the others may be
+   * not yet listed, not yet valid or expired. */
+  if (identity_choose(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->pubs, p->nkeys, now_ms) >= 0)
+    return 0;
+  size_t off = (size_t)snprintf(err, errlen, "%s:", n->cfg.registry_file);
+  for (size_t i = 0; i < p->nkeys && off < errlen; i++) {
     char hex[65];
-    hex32(pub, hex);
-    snprintf(err, errlen, "%s: identity key %s (%s) of '%s': %s", n->cfg.registry_file, hex,
-             n->cfg.identity_key_file, n->cfg.id, registry_strerror(rc));
+    hex32(p->pubs[i], hex);
+    off += (size_t)snprintf(err + off, errlen - off, "%s identity key %s (%s) of '%s': %s",
+                            i ? ";" : "", hex, p->key_files[i], n->cfg.id,
+                            registry_strerror(registry_key_valid_at(self, p->pubs[i], now_ms)));
+  }
+  return -1;
+}
+
+/* ---- own key rotation (spec/protocol.md §10) -------------------------------- */
+
+static int make_tls(node_peer_t *p, int k, tls_ctx_t **srv, tls_ctx_t **cli, char *err, size_t errlen)
+{
+  node_t *n = p->n;
+  tls_config_t sc = {.mode = TLS_MODE_PEER_SERVER, .key = p->keys[k], .cert_name = n->cfg.id,
+                     .registry = p->reg};
+  tls_config_t cc = sc;
+  cc.mode = TLS_MODE_PEER_CLIENT;
+  *srv = *cli = NULL;
+  if (tls_ctx_new(&sc, srv, err, errlen) != 0) return -1;
+  if (tls_ctx_new(&cc, cli, err, errlen) != 0) {
+    tls_ctx_free(*srv);
+    *srv = NULL;
     return -1;
   }
   return 0;
+}
+
+/* Frees the retired contexts no session uses any more. */
+static void retire_gc(node_peer_t *p)
+{
+  size_t j = 0;
+  for (size_t i = 0; i < p->nretired; i++) {
+    struct retired_tls *r = &p->retired[i];
+    if (p->net && (peer_net_tls_in_use(p->net, r->server) || peer_net_tls_in_use(p->net, r->client))) {
+      p->retired[j++] = *r;
+      continue;
+    }
+    tls_ctx_free(r->server);
+    tls_ctx_free(r->client);
+  }
+  p->nretired = j;
+}
+
+/* New sessions present key k from now on; open ones keep their key. */
+static void switch_tls(node_peer_t *p, int k)
+{
+  char err[256], hex[65];
+  hex32(p->pubs[k], hex);
+  tls_ctx_t *srv, *cli;
+  struct retired_tls *r = realloc(p->retired, (p->nretired + 1) * sizeof *r);
+  if (r) p->retired = r;
+  if (!r || make_tls(p, k, &srv, &cli, err, sizeof err) != 0) {
+    if (!r) snprintf(err, sizeof err, "out of memory");
+    log_pack(LOG_ERROR, "identity_key_switch_failed", "{s:s, s:s, s:s}", "public_key", hex, "error", err,
+             "kept", "TLS goes on presenting the key used so far");
+    return;
+  }
+  p->retired[p->nretired++] = (struct retired_tls){p->server_tls, p->client_tls};
+  p->server_tls = srv;
+  p->client_tls = cli;
+  p->tls_key = k;
+  peer_net_set_tls(p->net, srv, cli);
+  retire_gc(p);
+  log_pack(LOG_INFO, "identity_key_tls", "{s:s, s:s}", "public_key", hex, "note",
+           "new peer sessions present this key; open ones keep theirs");
+}
+
+/* Which own key to use now; logs when that changes, and moves new TLS
+ * sessions to it. Called at each signature, at each reload and when a
+ * key's period starts or ends (key_timer). Loop thread only. */
+static int use_key(node_peer_t *p, int64_t now)
+{
+  const registry_member_t *self = registry_find_member(p->reg, p->n->cfg.id);
+  int k = identity_choose(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->pubs, p->nkeys, now);
+  if (k != p->logged_key) {
+    if (k >= 0) {
+      char hex[65];
+      hex32(p->pubs[k], hex);
+      log_pack(LOG_INFO, "identity_key_in_use", "{s:s, s:s, s:I}", "public_key", hex, "file",
+               p->key_files[k], "keys_held", (json_int_t)p->nkeys);
+    } else {
+      log_pack(LOG_ERROR, "identity_key_none_valid", "{s:s, s:I}", "error",
+               "the registry lists none of this node's identity keys as valid now: it cannot sign, "
+               "and peers refuse its TLS key", "keys_held", (json_int_t)p->nkeys);
+    }
+    p->logged_key = k;
+  }
+  if (k >= 0 && k != p->tls_key && p->net && !p->closing) switch_tls(p, k);
+  return k;
+}
+
+static void arm_key_timer(node_peer_t *p);
+
+static void key_timer_cb(uv_timer_t *t)
+{
+  node_peer_t *p = t->data;
+  if (p->closing) return;
+  use_key(p, node_now_ms());
+  retire_gc(p);
+  arm_key_timer(p);
+}
+
+static void arm_key_timer(node_peer_t *p)
+{
+  if (!p->key_timer_ready || p->closing) return;
+  const registry_member_t *self = registry_find_member(p->reg, p->n->cfg.id);
+  int64_t now = node_now_ms();
+  int64_t next = identity_next_change(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->pubs, p->nkeys, now);
+  uint64_t delay = NODE_PEER_KEY_CHECK_MS;
+  if (next != REGISTRY_TIME_OPEN && (uint64_t)(next - now) < delay) delay = (uint64_t)(next - now) + 1;
+  uv_timer_start(&p->key_timer, key_timer_cb, delay, 0);
 }
 
 static int split_endpoint(const char *ep, char *host, size_t hostcap, uint16_t *port)
@@ -107,9 +253,9 @@ static int split_endpoint(const char *ep, char *host, size_t hostcap, uint16_t *
   return 0;
 }
 
-/* Links to every other member not linked yet (peer.h keeps no way to drop
- * or move a link: a removed member or a changed endpoint needs a restart,
- * which the reload log line says). */
+/* Links follow the registry: one to every other member; on reload a
+ * removed member's link is dropped (its pending lookups fail naming it), a
+ * moved member's link reconnects to the new endpoint. */
 static void add_links(node_peer_t *p, const registry_t *old)
 {
   node_t *n = p->n;
@@ -117,14 +263,17 @@ static void add_links(node_peer_t *p, const registry_t *old)
     const registry_member_t *m = registry_member_at(p->reg, i);
     if (strcmp(m->node_id, n->cfg.id) == 0) continue;
     const registry_member_t *was = old ? registry_find_member(old, m->node_id) : NULL;
+    char err[256];
     if (was) {
-      if (strcmp(was->host, m->host) != 0 || was->port != m->port)
-        log_pack(LOG_WARN, "peer_endpoint_changed", "{s:s, s:s, s:i, s:s}", "peer", m->node_id,
-                 "host", m->host, "port", (int)m->port, "note",
-                 "the running link keeps the old endpoint until restart");
+      if (strcmp(was->host, m->host) == 0 && was->port == m->port) continue;
+      int rc = peer_net_update_link(p->net, m->node_id, m->host, m->port, err, sizeof err);
+      if (rc < 0)
+        log_pack(LOG_ERROR, "peer_link_move_failed", "{s:s, s:s}", "peer", m->node_id, "error", err);
+      else
+        log_pack(LOG_INFO, "peer_link_moved", "{s:s, s:s, s:i, s:s, s:i}", "peer", m->node_id, "from_host",
+                 was->host, "from_port", (int)was->port, "host", m->host, "port", (int)m->port);
       continue;
     }
-    char err[256];
     if (peer_net_add_link(p->net, m->node_id, m->host, m->port, err, sizeof err) != 0)
       log_pack(LOG_ERROR, "peer_link_failed", "{s:s, s:s}", "peer", m->node_id, "error", err);
     else
@@ -134,10 +283,21 @@ static void add_links(node_peer_t *p, const registry_t *old)
   if (!old) return;
   for (size_t i = 0; i < registry_member_count(old); i++) {
     const registry_member_t *m = registry_member_at(old, i);
-    if (!registry_find_member(p->reg, m->node_id))
-      log_pack(LOG_WARN, "peer_member_removed", "{s:s, s:s}", "peer", m->node_id, "note",
-               "no longer trusted (TLS and signatures refuse it); its link closes at restart");
+    if (strcmp(m->node_id, n->cfg.id) == 0 || registry_find_member(p->reg, m->node_id)) continue;
+    int rc = peer_net_remove_link(p->net, m->node_id, "member removed from the registry");
+    log_pack(LOG_WARN, "peer_link_removed", "{s:s, s:s, s:s}", "peer", m->node_id, "note",
+             "no longer a member: its link is closed and its lookups fail; TLS and signatures refuse it",
+             "link", rc == 0 ? "closed" : peer_strerror(rc));
   }
+}
+
+/* Reload: sessions (either direction) whose pinned key the new registry
+ * no longer lists as valid for its member are closed. */
+static int key_still_valid(const char *node_id, const uint8_t key[32], void *arg)
+{
+  node_peer_t *p = arg;
+  const registry_member_t *m = registry_find_member(p->reg, node_id);
+  return m && registry_key_valid_at(m, key, node_now_ms()) == 0;
 }
 
 int node_peer_reload(node_t *n, char *err, size_t errlen)
@@ -149,7 +309,7 @@ int node_peer_reload(node_t *n, char *err, size_t errlen)
   }
   registry_t *reg = NULL;
   if (registry_load(n->cfg.registry_file, &reg, err, errlen) != 0) return -1;
-  if (check_self(n, p->pub, reg, node_now_ms(), err, errlen) != 0) {
+  if (check_self(n, p, reg, node_now_ms(), err, errlen) != 0) {
     registry_release(reg);
     return -1;
   }
@@ -157,10 +317,20 @@ int node_peer_reload(node_t *n, char *err, size_t errlen)
   p->reg = reg;
   tls_ctx_set_registry(p->server_tls, reg);
   tls_ctx_set_registry(p->client_tls, reg);
+  for (size_t i = 0; i < p->nretired; i++) {
+    tls_ctx_set_registry(p->retired[i].server, reg);
+    tls_ctx_set_registry(p->retired[i].client, reg);
+  }
   add_links(p, old);
+  size_t dropped = p->net ? peer_net_recheck_sessions(p->net, key_still_valid, p,
+                                                      "peer's key no longer valid in the reloaded registry")
+                          : 0;
   registry_release(old);
-  log_pack(LOG_INFO, "registry_loaded", "{s:s, s:I}", "path", n->cfg.registry_file, "members",
-           (json_int_t)registry_member_count(reg));
+  log_pack(LOG_INFO, "registry_loaded", "{s:s, s:I, s:I}", "path", n->cfg.registry_file, "members",
+           (json_int_t)registry_member_count(reg), "sessions_dropped", (json_int_t)dropped);
+  use_key(p, node_now_ms());
+  retire_gc(p);
+  arm_key_timer(p);
   return 0;
 }
 
@@ -221,29 +391,70 @@ static void refuse(node_peer_t *p, uint64_t session, const char *peer, uint64_t 
   reply_peer_error(p, session, rid, code, reason);
 }
 
-/* Group commit: every answer made in one loop iteration waits here; after
- * the iteration's I/O (a uv_check handle) their access-log entries commit
- * in ONE durable transaction, and only then do the answers go out. One
- * fsync per burst instead of one per lookup; no added wait when alone. */
-static void flush_answers(node_peer_t *p)
+/* ---- the access log's group commit ---------------------------------------
+ *
+ * Disclose only what is logged: an answer leaves only after its
+ * access-log entry has committed durably. The commit (LMDB write txn, two
+ * fsyncs) runs on a writer thread, so the loop keeps verifying and signing
+ * the next requests meanwhile; every answer made while a commit is in
+ * flight waits in `pending` and goes into the NEXT commit, all together
+ * (one transaction per commit, however many answers). The writer never
+ * grows the map (store_write_nogrow): when the map is full the batch is
+ * committed again on the loop thread with store_access_append_many, which
+ * grows it (store.h "Threads"). */
+
+static void *writer_main(void *arg)
 {
-  node_t *n = p->n;
-  size_t nq = p->nq;
-  if (nq == 0) return;
-  store_access_item items[NODE_PEER_BATCH_MAX];
-  int results[NODE_PEER_BATCH_MAX];
-  for (size_t i = 0; i < nq; i++) {
-    answer_t *a = &p->queue[i];
-    items[i] = (store_access_item){a->ref, a->now, a->id, a->entry, a->len};
-    results[i] = STORE_EIO;
+  node_peer_t *p = arg;
+  pthread_mutex_lock(&p->wmu);
+  for (;;) {
+    while (!p->job && !p->quit) pthread_cond_wait(&p->wcv, &p->wmu);
+    if (!p->job) break; /* quit, nothing left */
+    size_t n = p->nin;
+    pthread_mutex_unlock(&p->wmu);
+    int grow = 0;
+    int rc = store_access_append_many_nogrow(p->access, p->items, n, p->results, &grow);
+    pthread_mutex_lock(&p->wmu);
+    p->wrc = rc;
+    p->wgrow = grow;
+    p->job = 0;
+    p->done = 1;
+    pthread_cond_broadcast(&p->wcv); /* node_peer_stop may wait for it */
+    uv_async_send(&p->wake);
   }
-  int rc = store_access_append_many(p->access, items, nq, results);
-  p->commits++;
-  if (rc != 0) node_store_fatal(n, rc, "access log");
-  for (size_t i = 0; i < nq; i++) {
-    answer_t *a = &p->queue[i];
-    int r = rc ? rc : results[i];
-    if (r == 0) {
+  pthread_mutex_unlock(&p->wmu);
+  return NULL;
+}
+
+/* Hands every pending answer to the writer as one commit, if it is idle. */
+static void kick(node_peer_t *p)
+{
+  if (p->busy || p->npend == 0) return;
+  answer_t *t = p->inflight;
+  p->inflight = p->pending;
+  p->pending = t;
+  p->nin = p->npend;
+  p->npend = 0;
+  for (size_t i = 0; i < p->nin; i++) {
+    answer_t *a = &p->inflight[i];
+    p->items[i] = (store_access_item){a->ref, a->now, a->id, a->entry, a->len};
+    p->results[i] = STORE_EIO;
+  }
+  p->busy = 1;
+  pthread_mutex_lock(&p->wmu);
+  p->job = 1;
+  pthread_cond_signal(&p->wcv);
+  pthread_mutex_unlock(&p->wmu);
+}
+
+/* The in-flight batch committed (rc 0, results per answer) or failed (rc):
+ * send the answers or, for each one not logged, an error; never both. */
+static void deliver(node_peer_t *p, int rc)
+{
+  for (size_t i = 0; i < p->nin; i++) {
+    answer_t *a = &p->inflight[i];
+    int r = rc ? rc : p->results[i];
+    if (r == 0 && !a->failed) {
       Cb__Envelope out = CB__ENVELOPE__INIT;
       Cb__LookupResponse lr = CB__LOOKUP_RESPONSE__INIT;
       lr.response = &a->resp;
@@ -253,6 +464,11 @@ static void flush_answers(node_peer_t *p)
       p->answered++;
       log_pack(LOG_INFO, "peer_lookup_answered", "{s:s, s:s, s:s, s:b, s:I}", "peer", a->peer, "operator",
                a->operator_id, "purpose", a->purpose, "found", a->found, "achievements", (json_int_t)a->n);
+    } else if (r == 0) {
+      /* Logged, then signing failed (out of memory): the entry stays, the
+       * requester gets an error; never the reverse. */
+      log_pack(LOG_ERROR, "peer_answer_failed", "{s:s, s:s}", "peer", a->peer, "error", a->err);
+      if (p->net) reply_peer_error(p, a->session, a->rid, CB__PEER_ERROR_CODE__PEER_ERROR_INTERNAL, a->err);
     } else {
       char err[256];
       snprintf(err, sizeof err, "access log could not be written (%s); nothing disclosed", store_strerror(r));
@@ -262,16 +478,48 @@ static void flush_answers(node_peer_t *p)
     sigstmt_statement_clear(&a->resp);
     free(a->entry);
   }
-  p->nq = 0;
-  if (p->flush_ready) uv_check_stop(&p->flush);
+  p->nin = 0;
 }
 
-static void flush_cb(uv_check_t *h)
+/* Loop thread: takes the writer's result if it finished, delivers, and
+ * starts the next commit with everything that arrived meanwhile. */
+static void collect(node_peer_t *p)
 {
-  flush_answers(h->data);
+  pthread_mutex_lock(&p->wmu);
+  int done = p->done, rc = p->wrc, grow = p->wgrow;
+  p->done = 0;
+  pthread_mutex_unlock(&p->wmu);
+  if (!done) return;
+  p->busy = 0;
+  p->commits++;
+  if (grow) { /* map full: nothing was written; again here, growing it */
+    for (size_t i = 0; i < p->nin; i++) p->results[i] = STORE_EIO;
+    rc = store_access_append_many(p->access, p->items, p->nin, p->results);
+  }
+  deliver(p, rc);
+  if (!p->closing) kick(p);
+  if (rc) node_store_fatal(p->n, rc, "access log"); /* may stop the node: last */
 }
 
-/* The whole answer to one lookup: check, read, sign, queue for the log. */
+static void wake_cb(uv_async_t *h)
+{
+  collect(h->data);
+}
+
+/* At stop: waits for the writer's commit in flight and commits what is
+ * still pending, sending every answer that could be logged. */
+static void drain(node_peer_t *p)
+{
+  while (p->busy || p->npend) {
+    if (!p->busy) kick(p);
+    pthread_mutex_lock(&p->wmu);
+    while (!p->done) pthread_cond_wait(&p->wcv, &p->wmu);
+    pthread_mutex_unlock(&p->wmu);
+    collect(p);
+  }
+}
+
+/* The whole answer to one lookup: check, read, queue for the log, sign. */
 static void answer_lookup(node_peer_t *p, uint64_t session, const char *peer, const Cb__Envelope *env)
 {
   node_t *n = p->n;
@@ -328,15 +576,19 @@ static void answer_lookup(node_peer_t *p, uint64_t session, const char *peer, co
     goto out;
   }
   sigstmt_signer_t signer;
-  if (node_peer_signer(n, &signer, err, sizeof err) != 0 ||
-      peer_lookup_make_response(&signer, req, b->learner_ref.data, found, c.items, c.n, now, &resp,
-                                err, sizeof err) != 0) {
+  if (node_peer_signer(n, &signer, err, sizeof err) != 0) {
     log_pack(LOG_ERROR, "peer_answer_failed", "{s:s, s:s}", "peer", peer, "error", err);
     reply_peer_error(p, session, env->request_id, CB__PEER_ERROR_CODE__PEER_ERROR_INTERNAL, err);
     goto out;
   }
-  /* Disclose only what is logged: the answer waits in the queue until its
-   * access-log entry has committed (flush_answers, this loop iteration). */
+  if (p->npend == NODE_PEER_BATCH_MAX) { /* only while a commit is in flight */
+    reply_peer_error(p, session, env->request_id, CB__PEER_ERROR_CODE__PEER_ERROR_BUSY,
+                     "too many answers waiting for the access log; retry");
+    goto out;
+  }
+  /* Disclose only what is logged: the entry goes to the writer now (kick)
+   * and the answer is signed while it commits; deliver() sends it after
+   * the commit. */
   Cb__AccessLogEntry entry;
   peer_lookup_access_entry(req, found, c.n, now, &entry);
   size_t len = cb__access_log_entry__get_packed_size(&entry);
@@ -346,14 +598,15 @@ static void answer_lookup(node_peer_t *p, uint64_t session, const char *peer, co
     goto out;
   }
   cb__access_log_entry__pack(&entry, packed);
-  if (p->nq == NODE_PEER_BATCH_MAX) flush_answers(p);
-  answer_t *a = &p->queue[p->nq++];
+  /* The slot stays put while the writer commits (kick swaps the arrays,
+   * not the slots); the writer reads only items[], which kick filled from
+   * the fields below before handing over, and the loop thread writes only
+   * resp/failed/err afterwards. */
+  answer_t *a = &p->pending[p->npend++];
   memset(a, 0, sizeof *a);
   a->session = session;
   a->rid = env->request_id;
   snprintf(a->peer, sizeof a->peer, "%s", peer);
-  a->resp = resp; /* moved: the queue owns it now */
-  memset(&resp, 0, sizeof resp);
   a->entry = packed;
   packed = NULL;
   a->len = len;
@@ -364,7 +617,12 @@ static void answer_lookup(node_peer_t *p, uint64_t session, const char *peer, co
   snprintf(a->purpose, sizeof a->purpose, "%s", b->purpose);
   a->found = found;
   a->n = c.n;
-  if (!uv_is_active((uv_handle_t *)&p->flush)) uv_check_start(&p->flush, flush_cb);
+  kick(p); /* the commit starts now if the writer is idle; signing overlaps it */
+  if (peer_lookup_make_response(&signer, req, b->learner_ref.data, found, c.items, c.n, now, &a->resp, err,
+                                sizeof err) != 0) {
+    a->failed = 1;
+    snprintf(a->err, sizeof a->err, "%.159s", err);
+  }
 out:
   free(packed);
   sigstmt_statement_clear(&resp);
@@ -435,14 +693,19 @@ static void on_event(peer_net_t *net, const char *peer, peer_event_t ev, const c
 int node_peer_signer(node_t *n, sigstmt_signer_t *out, char *err, size_t errlen)
 {
   node_peer_t *p = n->peer;
-  const registry_member_t *self = p ? registry_find_member(p->reg, n->cfg.id) : NULL;
-  int rc = self ? registry_key_valid_at(self, p->pub, node_now_ms()) : -REGISTRY_E_UNKNOWN_MEMBER;
-  if (rc) {
-    snprintf(err, errlen, "this node's identity key cannot sign now: %s", registry_strerror(rc));
+  if (!p || !p->reg || !registry_find_member(p->reg, n->cfg.id)) {
+    snprintf(err, errlen, "this node's identity key cannot sign now: %s",
+             registry_strerror(-REGISTRY_E_UNKNOWN_MEMBER));
+    return -1;
+  }
+  int k = use_key(p, node_now_ms());
+  if (k < 0) {
+    snprintf(err, errlen, "this node's identity key cannot sign now: the registry lists none of its "
+             "%zu key(s) as valid now", p->nkeys);
     return -1;
   }
   out->node_id = n->cfg.id;
-  out->key = n->identity;
+  out->key = p->keys[k];
   return 0;
 }
 
@@ -460,28 +723,66 @@ int node_peer_start(node_t *n, char *err, size_t errlen)
   }
   p->n = n;
   n->peer = p;
-  if (identity_public_raw(n->identity, p->pub) != 0) {
-    snprintf(err, errlen, "%s: not an Ed25519 key", n->cfg.identity_key_file);
-    return -1;
+  p->tls_key = -1;
+  p->logged_key = -2;
+  p->keys[0] = n->identity;
+  p->key_files[0] = n->cfg.identity_key_file;
+  p->nkeys = 1;
+  for (size_t i = 0; i < n->cfg.n_extra_identity_keys; i++) {
+    const char *f = n->cfg.extra_identity_key_files[i];
+    p->key_files[p->nkeys] = f;
+    if (identity_load(f, &p->keys[p->nkeys], err, errlen) != 0) return -1;
+    p->nkeys++;
+  }
+  for (size_t i = 0; i < p->nkeys; i++) {
+    if (identity_public_raw(p->keys[i], p->pubs[i]) != 0) {
+      snprintf(err, errlen, "%s: not an Ed25519 key", p->key_files[i]);
+      return -1;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (memcmp(p->pubs[i], p->pubs[j], IDENTITY_PUBKEY_BYTES) == 0) {
+        snprintf(err, errlen, "%s holds the same key as %s (each identity key once)", p->key_files[i],
+                 p->key_files[j]);
+        return -1;
+      }
   }
   if (registry_load(n->cfg.registry_file, &p->reg, err, errlen) != 0) return -1;
-  if (check_self(n, p->pub, p->reg, node_now_ms(), err, errlen) != 0) return -1;
+  if (check_self(n, p, p->reg, node_now_ms(), err, errlen) != 0) return -1;
   int rc = store_access_open(n->st, &p->access);
   if (rc) {
     snprintf(err, errlen, "access log: %s: %s", store_strerror(rc), store_errmsg(n->st));
     return -1;
   }
-  p->queue = calloc(NODE_PEER_BATCH_MAX, sizeof *p->queue);
-  if (!p->queue || replay_init(&p->replay, NODE_PEER_SKEW_MS, NODE_PEER_REPLAY_MAX) != 0) {
+  p->pending = calloc(NODE_PEER_BATCH_MAX, sizeof *p->pending);
+  p->inflight = calloc(NODE_PEER_BATCH_MAX, sizeof *p->inflight);
+  if (!p->pending || !p->inflight || replay_init(&p->replay, NODE_PEER_SKEW_MS, NODE_PEER_REPLAY_MAX) != 0) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  tls_config_t sc = {.mode = TLS_MODE_PEER_SERVER, .key = n->identity, .cert_name = n->cfg.id,
-                     .registry = p->reg};
-  tls_config_t cc = sc;
-  cc.mode = TLS_MODE_PEER_CLIENT;
-  if (tls_ctx_new(&sc, &p->server_tls, err, errlen) != 0) return -1;
-  if (tls_ctx_new(&cc, &p->client_tls, err, errlen) != 0) return -1;
+  if (pthread_mutex_init(&p->wmu, NULL) != 0) {
+    snprintf(err, errlen, "access-log writer: cannot create a mutex");
+    return -1;
+  }
+  if (pthread_cond_init(&p->wcv, NULL) != 0) {
+    pthread_mutex_destroy(&p->wmu);
+    snprintf(err, errlen, "access-log writer: cannot create a condition variable");
+    return -1;
+  }
+  p->sync_ready = 1;
+  if (uv_async_init(&n->loop, &p->wake, wake_cb) != 0) {
+    snprintf(err, errlen, "access-log writer: uv_async_init failed");
+    return -1;
+  }
+  p->wake.data = p;
+  p->wake_ready = 1;
+  if (pthread_create(&p->writer, NULL, writer_main, p) != 0) {
+    snprintf(err, errlen, "access-log writer: cannot start its thread");
+    return -1;
+  }
+  p->writer_ready = 1;
+  int k = use_key(p, node_now_ms()); /* >= 0: check_self passed */
+  if (make_tls(p, k, &p->server_tls, &p->client_tls, err, errlen) != 0) return -1;
+  p->tls_key = k;
   peer_config_t pc = {.loop = &n->loop, .node_id = n->cfg.id, .server_tls = p->server_tls,
                       .client_tls = p->client_tls, .on_request = on_request, .on_event = on_event,
                       .arg = p};
@@ -497,16 +798,18 @@ int node_peer_start(node_t *n, char *err, size_t errlen)
   }
   if (peer_net_listen(p->net, host, port, &bound, err, errlen) != 0) return -1;
   add_links(p, NULL);
-  uv_check_init(&n->loop, &p->flush);
-  p->flush.data = p;
-  p->flush_ready = 1;
   uv_signal_init(&n->loop, &p->sighup);
   p->sighup.data = n;
   p->sighup_ready = 1;
   uv_signal_start(&p->sighup, sighup_cb, SIGHUP);
   uv_unref((uv_handle_t *)&p->sighup);
+  uv_timer_init(&n->loop, &p->key_timer);
+  p->key_timer.data = p;
+  p->key_timer_ready = 1;
+  uv_unref((uv_handle_t *)&p->key_timer);
+  arm_key_timer(p);
   char hex[65];
-  hex32(p->pub, hex);
+  hex32(p->pubs[k], hex);
   log_pack(LOG_INFO, "peer_listening", "{s:s, s:i, s:s, s:I, s:s}", "host", host, "port", (int)bound,
            "registry", n->cfg.registry_file, "members", (json_int_t)registry_member_count(p->reg),
            "identity_public_key", hex);
@@ -524,11 +827,21 @@ void node_peer_stop(node_t *n)
   node_peer_t *p = n->peer;
   if (!p || p->closing) return;
   p->closing = 1;
-  flush_answers(p);
+  drain(p); /* answers already signed: log them and send what still can go */
+  if (p->writer_ready) {
+    pthread_mutex_lock(&p->wmu);
+    p->quit = 1;
+    pthread_cond_signal(&p->wcv);
+    pthread_mutex_unlock(&p->wmu);
+    pthread_join(p->writer, NULL);
+    p->writer_ready = 0;
+  }
   log_pack(LOG_INFO, "peer_stats", "{s:I, s:I, s:I}", "answered", (json_int_t)p->answered, "refused",
            (json_int_t)p->refused, "access_log_commits", (json_int_t)p->commits); /* answers already signed: log them and send what still can go */
-  if (p->flush_ready && !uv_is_closing((uv_handle_t *)&p->flush)) uv_close((uv_handle_t *)&p->flush, NULL);
+  if (p->wake_ready && !uv_is_closing((uv_handle_t *)&p->wake)) uv_close((uv_handle_t *)&p->wake, NULL);
   if (p->sighup_ready && !uv_is_closing((uv_handle_t *)&p->sighup)) uv_close((uv_handle_t *)&p->sighup, NULL);
+  if (p->key_timer_ready && !uv_is_closing((uv_handle_t *)&p->key_timer))
+    uv_close((uv_handle_t *)&p->key_timer, NULL);
   if (p->net) peer_net_close(p->net, net_closed_cb, p);
 }
 
@@ -537,10 +850,21 @@ void node_peer_free(node_t *n)
   node_peer_t *p = n->peer;
   if (!p) return;
   assert(p->net == NULL); /* node_peer_stop ran and the loop finished the closes */
-  assert(p->nq == 0);
-  free(p->queue);
+  assert(p->npend == 0 && !p->busy && !p->writer_ready);
+  free(p->pending);
+  free(p->inflight);
+  if (p->sync_ready) {
+    pthread_cond_destroy(&p->wcv);
+    pthread_mutex_destroy(&p->wmu);
+  }
   tls_ctx_free(p->server_tls);
   tls_ctx_free(p->client_tls);
+  for (size_t i = 0; i < p->nretired; i++) {
+    tls_ctx_free(p->retired[i].server);
+    tls_ctx_free(p->retired[i].client);
+  }
+  free(p->retired);
+  for (size_t i = 1; i < p->nkeys; i++) EVP_PKEY_free(p->keys[i]); /* [0] is n->identity */
   replay_free(p->replay);
   store_access_close(p->access);
   registry_release(p->reg);

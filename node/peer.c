@@ -56,6 +56,7 @@ struct link {
   uint64_t reconnect_at_ms; /* 0: none scheduled */
   uv_timer_t timer;      /* reconnect and request deadlines */
   int removed;           /* peer_net_remove_link: never reconnect */
+  char last_down[200];   /* why the last session closed, for "no session" errors */
   pending_t *pending;    /* limits.max_in_flight slots */
   size_t npending;
 };
@@ -410,6 +411,7 @@ static void session_close(session_t *s, const char *fmt, ...) {
     if (l->up) net->stats.links_up--;
     l->up = 0;
     l->session = NULL;
+    snprintf(l->last_down, sizeof l->last_down, "%.199s", why);
     char d[512];
     snprintf(d, sizeof d, "session to %s closed: %s", l->node_id, why);
     link_fail_pending(l, 1, -PEER_E_DISCONNECTED, d);
@@ -772,9 +774,11 @@ static void link_timer_cb(uv_timer_t *t) {
     if (!p->used || p->deadline_ms > now) continue;
     l->npending--;
     if (p->sent) net->stats.requests_timed_out++;
-    char d[200];
-    snprintf(d, sizeof d, "no answer from %s in time%s", l->node_id,
-             p->sent ? "" : " (no session)");
+    char d[320];
+    if (p->sent || !l->last_down[0])
+      snprintf(d, sizeof d, "no answer from %s in time%s", l->node_id, p->sent ? "" : " (no session)");
+    else
+      snprintf(d, sizeof d, "no answer from %s in time (no session; last: %s)", l->node_id, l->last_down);
     pending_finish(p, -PEER_E_TIMEOUT, NULL, d);
   }
   if (net->closing) return;
