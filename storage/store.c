@@ -17,6 +17,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,11 @@ struct store {
   char node_id[STORE_NODE_ID_MAX + 1];
   char region[STORE_REGION_MAX + 1];
   char errmsg[256];
+  /* Held across every write transaction of this store and across map
+   * growth (store_write, store_write_nogrow): the node commits its access
+   * log on a writer thread while the loop thread imports, and
+   * mdb_env_set_mapsize needs no write txn of the process to be open. */
+  pthread_mutex_t wlock;
 };
 
 static const char *const k_db_meta = "store.meta";
@@ -113,8 +119,11 @@ static int txn_begin(store *s, unsigned flags, MDB_txn **txn) {
   for (int i = 0;; i++) {
     int rc = mdb_txn_begin(s->env, NULL, flags, txn);
     if (rc == MDB_MAP_RESIZED && i < STORE_RESIZED_RETRIES) {
-      /* Another process grew the map: adopt its size. */
+      /* Another process grew the map: adopt its size (a read begins
+       * outside the write lock: take it, so no write txn is open). */
+      if (flags & MDB_RDONLY) pthread_mutex_lock(&s->wlock);
       rc = mdb_env_set_mapsize(s->env, 0);
+      if (flags & MDB_RDONLY) pthread_mutex_unlock(&s->wlock);
       if (rc) return mdb_fail(s, rc, "mdb_env_set_mapsize");
       continue;
     }
@@ -123,7 +132,38 @@ static int txn_begin(store *s, unsigned flags, MDB_txn **txn) {
   }
 }
 
+static int store_write_locked(store *s, store_write_fn fn, void *arg);
+
 int store_write(store *s, store_write_fn fn, void *arg) {
+  pthread_mutex_lock(&s->wlock);
+  int rc = store_write_locked(s, fn, arg);
+  pthread_mutex_unlock(&s->wlock);
+  return rc;
+}
+
+int store_write_nogrow(store *s, store_write_fn fn, void *arg, int *grow) {
+  *grow = 0;
+  pthread_mutex_lock(&s->wlock);
+  MDB_txn *txn;
+  int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (rc == 0) {
+    rc = fn(txn, arg);
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  pthread_mutex_unlock(&s->wlock);
+  if (rc == MDB_MAP_FULL || rc == MDB_MAP_RESIZED) {
+    *grow = 1; /* nothing written; the owner thread grows (store_write) */
+    return STORE_EFULL;
+  }
+  if (rc == 0 || is_store_err(rc)) return rc;
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) return STORE_ECORRUPT;
+  return rc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
+}
+
+static int store_write_locked(store *s, store_write_fn fn, void *arg) {
   s->errmsg[0] = '\0';
   for (;;) {
     MDB_txn *txn;
@@ -315,6 +355,11 @@ int store_open(store **out, const char *dir, const store_options *opt,
     if (err && errlen) snprintf(err, errlen, "store_open: out of memory");
     return STORE_ENOMEM;
   }
+  if (pthread_mutex_init(&s->wlock, NULL) != 0) {
+    free(s);
+    if (err && errlen) snprintf(err, errlen, "store_open: cannot create a mutex");
+    return STORE_ENOMEM;
+  }
   snprintf(s->dir, sizeof s->dir, "%s", dir);
   s->max_map = opt->max_map_size_bytes ? opt->max_map_size_bytes
                                        : STORE_DEFAULT_MAX_MAP;
@@ -369,6 +414,7 @@ int store_open(store **out, const char *dir, const store_options *opt,
 fail:
   if (err && errlen) snprintf(err, errlen, "%s", s->errmsg);
   if (s->env) mdb_env_close(s->env);
+  pthread_mutex_destroy(&s->wlock);
   free(s);
   return rc;
 }
@@ -376,6 +422,7 @@ fail:
 void store_close(store *s) {
   if (!s) return;
   mdb_env_close(s->env);
+  pthread_mutex_destroy(&s->wlock);
   free(s);
 }
 

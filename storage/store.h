@@ -11,11 +11,21 @@
  * transaction has committed durably (no MDB_NOSYNC / MDB_NOMETASYNC). A
  * caller may acknowledge a write once the call returned 0, never before.
  *
- * Threads: a store is used from one thread at a time (the node's loop).
- * No call keeps a read transaction open after it returns. The map grows on
- * MDB_MAP_FULL inside the write functions; that needs no other transaction
- * of this process to be open at that moment, so callers (and users of
- * store_env()) must not hold LMDB transactions across calls into store.
+ * Threads: a store belongs to one owner thread (the node's loop), which
+ * makes every call below. The one exception is store_write_nogrow(), which
+ * ONE other thread (the node's access-log writer) may call while the owner
+ * keeps reading and writing. All write transactions of the store are
+ * serialised by a mutex inside it (store_write and store_write_nogrow hold
+ * it from txn begin to commit), so a write on the owner thread waits for
+ * the other thread's commit and never overlaps it. No call keeps a read
+ * transaction open after it returns. The map grows on MDB_MAP_FULL inside
+ * store_write only, i.e. on the owner thread, holding the mutex: at that
+ * moment the owner holds no read txn (none outlives a call) and the other
+ * thread holds no write txn (the mutex) and never reads, which is what
+ * mdb_env_set_mapsize requires (no txn of this process open). So callers
+ * (and users of store_env()) must not hold LMDB transactions across calls
+ * into store, and must not open write transactions on store_env()
+ * themselves while another thread uses store_write_nogrow.
  *
  * Errors: functions return 0 or a negative store_err; the store keeps a
  * message naming what was wrong (store_errmsg()). store_open() has no store
@@ -180,6 +190,14 @@ const char *store_region(const store *s);
  * an MDB_* error from an LMDB call may be returned as is. */
 typedef int (*store_write_fn)(MDB_txn *txn, void *arg);
 int store_write(store *s, store_write_fn fn, void *arg);
+
+/* The same transaction for a thread other than the owner (see "Threads"
+ * above): never grows the map and never touches store_errmsg(). On
+ * MDB_MAP_FULL (or a map grown by another process) nothing is written,
+ * *grow is set to 1 and STORE_EFULL returned: the owner thread then runs
+ * the write again with store_write, which grows. Other errors: STORE_EIO,
+ * STORE_ECORRUPT, STORE_ENOMEM or fn's store_err, *grow 0. */
+int store_write_nogrow(store *s, store_write_fn fn, void *arg, int *grow);
 
 /* Open a learner's account. If an account with this ID number exists, *l is
  * filled with the stored account and *opened is false (not an error, but

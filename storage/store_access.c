@@ -99,7 +99,7 @@ static int many_fn(MDB_txn *txn, void *arg)
   return 0;
 }
 
-int store_access_append_many(store_access *a, const store_access_item *items, size_t n, int *results)
+static int check_many(const store_access *a, const store_access_item *items, size_t n, const int *results)
 {
   if (!a || !items || !results || n == 0 || n > STORE_ACCESS_BATCH_MAX) return STORE_EINVAL;
   for (size_t i = 0; i < n; i++) {
@@ -108,8 +108,25 @@ int store_access_append_many(store_access *a, const store_access_item *items, si
         it->answered_at_ms < 0)
       return STORE_EINVAL;
   }
+  return 0;
+}
+
+int store_access_append_many(store_access *a, const store_access_item *items, size_t n, int *results)
+{
+  int rc = check_many(a, items, n, results);
+  if (rc) return rc;
   many_ctx c = {.a = a, .items = items, .n = n, .results = results};
   return store_write(a->st, many_fn, &c);
+}
+
+int store_access_append_many_nogrow(store_access *a, const store_access_item *items, size_t n, int *results,
+                                    int *grow)
+{
+  *grow = 0;
+  int rc = check_many(a, items, n, results);
+  if (rc) return rc;
+  many_ctx c = {.a = a, .items = items, .n = n, .results = results};
+  return store_write_nogrow(a->st, many_fn, &c, grow);
 }
 
 int store_access_list(store_access *a, const uint8_t ref[STORE_REF_LEN], size_t max,

@@ -49,6 +49,13 @@ typedef struct store_access_item {
 #define STORE_ACCESS_BATCH_MAX 1024u
 int store_access_append_many(store_access *a, const store_access_item *items, size_t n, int *results);
 
+/* The same from a thread other than the store's owner (the node's
+ * access-log writer; store.h "Threads"): never grows the map. When the map
+ * is full nothing is written, *grow is 1 and STORE_EFULL is returned; the
+ * owner thread then calls store_access_append_many, which grows. */
+int store_access_append_many_nogrow(store_access *a, const store_access_item *items, size_t n, int *results,
+                                    int *grow);
+
 /* Calls cb for each entry of ref in time order, at most max entries (0: no
  * limit); data is valid during the call only and the callback must not
  * call into the store (a read transaction is open). A non-zero return

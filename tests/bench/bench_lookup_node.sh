@@ -43,10 +43,19 @@ print(hmac.new(k, sys.argv[2].encode(), hashlib.sha256).hexdigest())' "$w/fed/fe
 out=$("$b/tests/bench/bench_lookup_node" --connect 127.0.0.1:"${ports[0]}" --registry "$w/fed/registry.json" \
   --key "$w/fed/ah/node.key" --node ah --target sh --ref "$ref" --lookups "$n")
 echo "$out" | grep -v '^{'
+# The node's own count of access-log commits (logged at stop): answers per
+# commit is the group commit's batch size over the whole run.
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=
+stats=$(grep '"peer_stats"' "$w/sh/node.log" | tail -1 || true)
 echo=$("$b/tests/bench/bench_crypto" --seconds 0.5 2>/dev/null | grep '^{' || true)
-python3 - "$(echo "$out" | grep '^{')" "$echo" <<'PY'
+python3 - "$(echo "$out" | grep '^{')" "$echo" "$stats" <<'PY'
 import json, sys
 n = json.loads(sys.argv[1]); c = json.loads(sys.argv[2]) if sys.argv[2] else {}
+if sys.argv[3]:
+    s = json.loads(sys.argv[3])
+    a, k = s.get("answered", 0), s.get("access_log_commits", 0)
+    print("node: %d answers in %d access-log commits (%.1f per commit)" % (a, k, a / k if k else 0))
+    n["access_log_commits"] = k
 if c:
     print("bare TLS 1.3 echo p50/p99 (bench_crypto, same run): %.1f / %.1f us" % (c["tls13_echo_p50_us"], c["tls13_echo_p99_us"]))
     print("lookup p50 at 1 in flight / TLS echo p50: %.0fx" % (n["p50_us_1"] / c["tls13_echo_p50_us"]))
