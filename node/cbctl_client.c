@@ -73,10 +73,16 @@ static int read_all(int fd, uint8_t *p, size_t n)
   return 0;
 }
 
-static int conn_read(cbctl_conn_t *c, uint8_t *p, size_t n)
+int cbctl_conn_read(cbctl_conn_t *c, uint8_t *p, size_t n)
 {
   if (c->tls) return cbctl_remote_read(c->tls, p, n, c->io_err, sizeof c->io_err);
   return read_all(c->fd, p, n);
+}
+
+int cbctl_conn_write(cbctl_conn_t *c, const uint8_t *p, size_t n)
+{
+  if (c->tls) return cbctl_remote_write(c->tls, p, n, c->io_err, sizeof c->io_err);
+  return write_all(c->fd, p, n);
 }
 
 int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect, frame_msg_t **reply,
@@ -93,14 +99,14 @@ int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect,
     snprintf(err, errlen, "request not sent: %s", frame_strerror(rc));
     return CBCTL_EPROTO;
   }
-  rc = c->tls ? cbctl_remote_write(c->tls, buf, len, c->io_err, sizeof c->io_err) : write_all(c->fd, buf, len);
+  rc = cbctl_conn_write(c, buf, len);
   free(buf);
   if (rc != 0) {
     snprintf(err, errlen, "sending to the node failed: %s", c->tls ? c->io_err : strerror(errno));
     return CBCTL_EIO;
   }
   uint8_t hdr[FRAME_HEADER_BYTES];
-  if (conn_read(c, hdr, sizeof hdr) != 0) {
+  if (cbctl_conn_read(c, hdr, sizeof hdr) != 0) {
     snprintf(err, errlen, "no reply from the node: %s",
              c->tls ? c->io_err : errno ? strerror(errno) : "connection closed");
     return CBCTL_EIO;
@@ -116,7 +122,7 @@ int cbctl_call(cbctl_conn_t *c, Cb__Envelope *req, Cb__Envelope__MsgCase expect,
     snprintf(err, errlen, "out of memory");
     return CBCTL_EPROTO;
   }
-  if (conn_read(c, body, blen) != 0) {
+  if (cbctl_conn_read(c, body, blen) != 0) {
     free(body);
     snprintf(err, errlen, "reply cut short: %s", c->tls ? c->io_err : errno ? strerror(errno) : "connection closed");
     return CBCTL_EIO;

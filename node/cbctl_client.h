@@ -39,6 +39,12 @@ void cbctl_use_remote(const cbctl_remote_t *r);
 int cbctl_connect(cbctl_conn_t *c, const char *socket_path, char *err, size_t errlen);
 void cbctl_close(cbctl_conn_t *c);
 
+/* Raw bytes over the connection (Unix socket or TLS), for callers that
+ * pipeline frames themselves (cbctl import). 0, or -1 with errno, or for
+ * TLS c->io_err, saying why (errno 0: the node closed the connection). */
+int cbctl_conn_write(cbctl_conn_t *c, const uint8_t *p, size_t n);
+int cbctl_conn_read(cbctl_conn_t *c, uint8_t *p, size_t n);
+
 /* Sends req (version and request_id are filled in) and waits for its
  * reply, which must be an Error or of type expect. On CBCTL_OK *reply holds the typed response (frame_msg_free it);
  * on CBCTL_ENODE err holds the reason and *err_code the ErrorCode. */

@@ -362,42 +362,6 @@ static uint8_t *build_batch_frame(const import_ctx_t *ic, size_t from, size_t to
   return buf;
 }
 
-/* Over the admin socket or, in remote mode, the TLS transport; on failure
- * conn_io_err says why. */
-static int send_all(cbctl_conn_t *c, const uint8_t *p, size_t n)
-{
-  if (c->tls) return cbctl_remote_write(c->tls, p, n, c->io_err, sizeof c->io_err);
-  while (n > 0) {
-    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-static int recv_all(cbctl_conn_t *c, uint8_t *p, size_t n)
-{
-  if (c->tls) return cbctl_remote_read(c->tls, p, n, c->io_err, sizeof c->io_err);
-  while (n > 0) {
-    ssize_t r = read(c->fd, p, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (r == 0) {
-      errno = 0;
-      return -1;
-    }
-    p += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
 static const char *conn_io_err(const cbctl_conn_t *c)
 {
   return c->tls ? c->io_err : errno ? strerror(errno) : "connection closed";
@@ -413,7 +377,7 @@ static const frame_type_t import_reply_types[] = {
 static int recv_ack(cbctl_conn_t *c, const inflight_t *want, send_totals_t *t, char *err, size_t errlen)
 {
   uint8_t hdr[FRAME_HEADER_BYTES];
-  if (recv_all(c, hdr, sizeof hdr) != 0) {
+  if (cbctl_conn_read(c, hdr, sizeof hdr) != 0) {
     snprintf(err, errlen, "no reply from the node: %s", conn_io_err(c));
     return CBCTL_EIO;
   }
@@ -428,7 +392,7 @@ static int recv_ack(cbctl_conn_t *c, const inflight_t *want, send_totals_t *t, c
     snprintf(err, errlen, "out of memory");
     return CBCTL_EPROTO;
   }
-  if (recv_all(c, body, blen) != 0) {
+  if (cbctl_conn_read(c, body, blen) != 0) {
     free(body);
     snprintf(err, errlen, "reply cut short: %s", conn_io_err(c));
     return CBCTL_EIO;
@@ -491,7 +455,7 @@ static int send_batches(import_ctx_t *ic, size_t batch_rows, size_t budget, send
         rc = CBCTL_EPROTO;
         break;
       }
-      int wr = send_all(c, f, len);
+      int wr = cbctl_conn_write(c, f, len);
       free(f);
       if (wr != 0) {
         snprintf(err, errlen, "sending to the node failed: %s", c->tls ? c->io_err : strerror(errno));
