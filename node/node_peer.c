@@ -60,6 +60,7 @@ struct node_peer {
   pthread_mutex_t wmu;
   pthread_cond_t wcv;
   int job, done, quit, wrc, wgrow;
+  uint64_t commit_us, commit_us_max; /* writer's time in commits (stats) */
   int sync_ready, writer_ready, wake_ready;
   pthread_t writer;
   uv_async_t wake;              /* the writer finished a batch */
@@ -413,8 +414,12 @@ static void *writer_main(void *arg)
     size_t n = p->nin;
     pthread_mutex_unlock(&p->wmu);
     int grow = 0;
+    uint64_t t0 = uv_hrtime();
     int rc = store_access_append_many_nogrow(p->access, p->items, n, p->results, &grow);
+    uint64_t us = (uv_hrtime() - t0) / 1000;
     pthread_mutex_lock(&p->wmu);
+    p->commit_us += us;
+    if (us > p->commit_us_max) p->commit_us_max = us;
     p->wrc = rc;
     p->wgrow = grow;
     p->job = 0;
@@ -836,8 +841,10 @@ void node_peer_stop(node_t *n)
     pthread_join(p->writer, NULL);
     p->writer_ready = 0;
   }
-  log_pack(LOG_INFO, "peer_stats", "{s:I, s:I, s:I}", "answered", (json_int_t)p->answered, "refused",
-           (json_int_t)p->refused, "access_log_commits", (json_int_t)p->commits); /* answers already signed: log them and send what still can go */
+  /* The writer has stopped (joined above): its counters are ours now. */
+  log_pack(LOG_INFO, "peer_stats", "{s:I, s:I, s:I, s:I, s:I}", "answered", (json_int_t)p->answered, "refused",
+           (json_int_t)p->refused, "access_log_commits", (json_int_t)p->commits, "access_log_commit_us",
+           (json_int_t)p->commit_us, "access_log_commit_us_max", (json_int_t)p->commit_us_max);
   if (p->wake_ready && !uv_is_closing((uv_handle_t *)&p->wake)) uv_close((uv_handle_t *)&p->wake, NULL);
   if (p->sighup_ready && !uv_is_closing((uv_handle_t *)&p->sighup)) uv_close((uv_handle_t *)&p->sighup, NULL);
   if (p->key_timer_ready && !uv_is_closing((uv_handle_t *)&p->key_timer))
