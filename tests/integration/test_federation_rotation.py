@@ -19,9 +19,10 @@ learn of a change before another.
 import json
 import os
 import signal
+import subprocess
 import time
 
-from cbharness import Federation, REGIONS, check, free_port, id_number, keys_sh, run_tests
+from cbharness import Federation, REGIONS, SOURCE_DIR, check, free_port, id_number, keys_sh, run_tests
 
 fed = None
 WANDERER = id_number("310101", "19900307", "123")
@@ -43,6 +44,16 @@ def write_reg(region, doc):
     with open(tmp, "w") as f:
         json.dump(doc, f, indent=1)
     os.replace(tmp, reg_path(region))
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_reg_to(path, doc):
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
 
 
 def member(doc, node_id):
@@ -198,12 +209,20 @@ def test_endpoint_moved():
 def test_rotation_with_overlap():
     now = int(time.time() * 1000)
     t_b = now + 4000
-    with_b = read_reg("sh")
-    sh = member(with_b, "sh")
-    sh["keys"][0]["not_after"] = t_b + 3600 * 1000          # A until T
-    sh["keys"].append({"public_key": B_PUB, "not_before": t_b})  # B from T - 1 h
-    without_b = read_reg("js")
-    member(without_b, "sh")["keys"][0]["not_after"] = t_b + 3600 * 1000
+    # The registry edits of the rotation procedure (deploy/README.md), with
+    # deploy/keys.sh: A until T, B from T - 1 h (the overlap).
+    work = os.path.join(fed.fed, "rotation.json")
+    write_reg_to(work, read_reg("sh"))
+    keys_sh("registry-end-key", work, "sh", A_PUB, t_b + 3600 * 1000)
+    without_b = load_json(work)
+    keys_sh("registry-add-key", work, "sh", B_PUB, t_b)
+    with_b = load_json(work)
+    check([k["public_key"] for k in member(with_b, "sh")["keys"]] == [A_PUB, B_PUB], with_b)
+    # A key already listed is refused and the file stays as it was.
+    r = subprocess.run(["bash", os.path.join(SOURCE_DIR, "deploy", "keys.sh"), "registry-add-key", work, "js",
+                        B_PUB, str(t_b)], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "already listed for 'sh'" in r.stderr, r.stderr)
+    check(load_json(work) == with_b, "refused edit changed the file")
     for r in ("sh", "zj", "ah"):
         write_reg(r, with_b)
     write_reg("js", without_b)
@@ -275,6 +294,22 @@ def test_sighup_back_to_a():
     signed_with(one("zj", "sh", expect=0), A_PUB)
 
 
+def test_extra_key_refusals():
+    """A missing extra key file, or one holding the same key as identity_key_file: no start, the reason named."""
+    from cbharness import Node
+    for name, extra, want in (("missing", os.path.join(fed.fed, "nope.key"), "nope.key"),
+                              ("twice", fed.key("sh"), "holds the same key as")):
+        n = Node("sh", base=os.path.join(fed.dir, "extra-" + name), fedkey=fed.fedkey)
+        n.init()
+        Federation._add_node_keys(n, ["identity_key_file = %s" % fed.key("sh"), "registry_file = %s" % reg_path("sh"),
+                                      "peer_listen = 127.0.0.1:%d" % free_port(), "extra_identity_key_files = %s" % extra])
+        n.start(wait=False)
+        rc = n.proc.wait(timeout=30)
+        n.stop()
+        tail = n.log_tail()
+        check(rc == 1 and want in tail, "%s: rc %s, log:\n%s" % (name, rc, tail))
+
+
 def test_clean_stop():
     for r in REGIONS:
         rc = fed.nodes[r].stop()
@@ -283,4 +318,4 @@ def test_clean_stop():
 
 if __name__ == "__main__":
     run_tests([test_start_federation, test_member_removed_and_back, test_endpoint_moved,
-               test_rotation_with_overlap, test_sighup_back_to_a, test_clean_stop])
+               test_rotation_with_overlap, test_sighup_back_to_a, test_extra_key_refusals, test_clean_stop])
