@@ -19,6 +19,14 @@
  * key's period starts or ends); retired TLS contexts are freed then too. */
 #define NODE_PEER_KEY_CHECK_MS 60000u
 
+/* The node's identity keys, each with one reference owned here. */
+typedef struct keyset {
+  EVP_PKEY *keys[NODE_PEER_MAX_KEYS];
+  uint8_t pubs[NODE_PEER_MAX_KEYS][IDENTITY_PUBKEY_BYTES];
+  char files[NODE_PEER_MAX_KEYS][PATH_MAX];
+  size_t n;
+} keyset_t;
+
 /* An answer waiting for its access-log entry to commit (signed while the
  * commit runs; failed != 0: signing failed, an error goes out instead). */
 typedef struct answer {
@@ -65,13 +73,10 @@ struct node_peer {
   pthread_t writer;
   uv_async_t wake;              /* the writer finished a batch */
   int closing;
-  /* Own keys (spec/protocol.md §10): [0] is n->identity (borrowed), the
-   * others loaded from extra_identity_key_files. Signatures and new TLS
+  /* Own keys (spec/protocol.md §10): [0] is n->identity, the others
+   * loaded from extra_identity_key_files (reread on SIGHUP). Signatures and new TLS
    * sessions use the newest one the registry lists as valid now. */
-  EVP_PKEY *keys[NODE_PEER_MAX_KEYS];
-  uint8_t pubs[NODE_PEER_MAX_KEYS][IDENTITY_PUBKEY_BYTES];
-  const char *key_files[NODE_PEER_MAX_KEYS];
-  size_t nkeys;
+  keyset_t ks;
   int tls_key;                  /* the key the TLS contexts present */
   int logged_key;               /* the key last logged as in use; -1 none, -2 never */
   /* TLS contexts of keys used before, kept while a session made from them
@@ -103,7 +108,7 @@ static void hex32(const uint8_t *p, char out[65])
 
 /* This node must be in reg as itself, with its region, the federation key
  * it derives learner_ref from, and its identity key. */
-static int check_self(node_t *n, const node_peer_t *p, const registry_t *reg, int64_t now_ms,
+static int check_self(node_t *n, const keyset_t *ks, const registry_t *reg, int64_t now_ms,
                       char *err, size_t errlen)
 {
   const registry_member_t *self = registry_find_member(reg, n->cfg.id);
@@ -124,16 +129,66 @@ static int check_self(node_t *n, const node_peer_t *p, const registry_t *reg, in
   }
   /* One valid key is enough: with several (rotation), the others may be
    * not yet listed, not yet valid or expired. */
-  if (identity_choose(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->pubs, p->nkeys, now_ms) >= 0)
+  if (identity_choose(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])ks->pubs, ks->n, now_ms) >= 0)
     return 0;
   size_t off = (size_t)snprintf(err, errlen, "%s:", n->cfg.registry_file);
-  for (size_t i = 0; i < p->nkeys && off < errlen; i++) {
+  for (size_t i = 0; i < ks->n && off < errlen; i++) {
     char hex[65];
-    hex32(p->pubs[i], hex);
+    hex32(ks->pubs[i], hex);
     off += (size_t)snprintf(err + off, errlen - off, "%s identity key %s (%s) of '%s': %s",
-                            i ? ";" : "", hex, p->key_files[i], n->cfg.id,
-                            registry_strerror(registry_key_valid_at(self, p->pubs[i], now_ms)));
+                            i ? ";" : "", hex, ks->files[i], n->cfg.id,
+                            registry_strerror(registry_key_valid_at(self, ks->pubs[i], now_ms)));
   }
+  return -1;
+}
+
+static void keyset_free(keyset_t *ks)
+{
+  for (size_t i = 0; i < ks->n; i++) EVP_PKEY_free(ks->keys[i]);
+  ks->n = 0;
+}
+
+/* identity_key_file's key (already loaded: n->identity) and the extra
+ * files; each an Ed25519 key, none twice. On error nothing is kept. */
+static int keyset_load(node_t *n, char (*extra)[PATH_MAX], size_t nextra, keyset_t *ks, char *err,
+                       size_t errlen)
+{
+  memset(ks, 0, sizeof *ks);
+  if (EVP_PKEY_up_ref(n->identity) != 1) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  ks->keys[0] = n->identity;
+  snprintf(ks->files[0], sizeof ks->files[0], "%s", n->cfg.identity_key_file);
+  ks->n = 1;
+  for (size_t i = 0; i < nextra && ks->n < NODE_PEER_MAX_KEYS; i++) {
+    snprintf(ks->files[ks->n], sizeof ks->files[ks->n], "%s", extra[i]);
+    if (identity_load(extra[i], &ks->keys[ks->n], err, errlen) != 0) goto fail;
+    ks->n++;
+  }
+  for (size_t i = 0; i < ks->n; i++) {
+    if (identity_public_raw(ks->keys[i], ks->pubs[i]) != 0) {
+      snprintf(err, errlen, "%s: not an Ed25519 key", ks->files[i]);
+      goto fail;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (memcmp(ks->pubs[i], ks->pubs[j], IDENTITY_PUBKEY_BYTES) == 0) {
+        snprintf(err, errlen, "%s holds the same key as %s (each identity key once)", ks->files[i],
+                 ks->files[j]);
+        goto fail;
+      }
+  }
+  return 0;
+fail:
+  keyset_free(ks);
+  return -1;
+}
+
+/* The index of pub in ks, or -1. */
+static int keyset_find(const keyset_t *ks, const uint8_t *pub)
+{
+  for (size_t i = 0; i < ks->n; i++)
+    if (memcmp(ks->pubs[i], pub, IDENTITY_PUBKEY_BYTES) == 0) return (int)i;
   return -1;
 }
 
@@ -142,7 +197,7 @@ static int check_self(node_t *n, const node_peer_t *p, const registry_t *reg, in
 static int make_tls(node_peer_t *p, int k, tls_ctx_t **srv, tls_ctx_t **cli, char *err, size_t errlen)
 {
   node_t *n = p->n;
-  tls_config_t sc = {.mode = TLS_MODE_PEER_SERVER, .key = p->keys[k], .cert_name = n->cfg.id,
+  tls_config_t sc = {.mode = TLS_MODE_PEER_SERVER, .key = p->ks.keys[k], .cert_name = n->cfg.id,
                      .registry = p->reg};
   tls_config_t cc = sc;
   cc.mode = TLS_MODE_PEER_CLIENT;
@@ -176,7 +231,7 @@ static void retire_gc(node_peer_t *p)
 static void switch_tls(node_peer_t *p, int k)
 {
   char err[256], hex[65];
-  hex32(p->pubs[k], hex);
+  hex32(p->ks.pubs[k], hex);
   tls_ctx_t *srv, *cli;
   struct retired_tls *r = realloc(p->retired, (p->nretired + 1) * sizeof *r);
   if (r) p->retired = r;
@@ -202,17 +257,17 @@ static void switch_tls(node_peer_t *p, int k)
 static int use_key(node_peer_t *p, int64_t now)
 {
   const registry_member_t *self = registry_find_member(p->reg, p->n->cfg.id);
-  int k = identity_choose(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->pubs, p->nkeys, now);
+  int k = identity_choose(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->ks.pubs, p->ks.n, now);
   if (k != p->logged_key) {
     if (k >= 0) {
       char hex[65];
-      hex32(p->pubs[k], hex);
+      hex32(p->ks.pubs[k], hex);
       log_pack(LOG_INFO, "identity_key_in_use", "{s:s, s:s, s:I}", "public_key", hex, "file",
-               p->key_files[k], "keys_held", (json_int_t)p->nkeys);
+               p->ks.files[k], "keys_held", (json_int_t)p->ks.n);
     } else {
       log_pack(LOG_ERROR, "identity_key_none_valid", "{s:s, s:I}", "error",
                "the registry lists none of this node's identity keys as valid now: it cannot sign, "
-               "and peers refuse its TLS key", "keys_held", (json_int_t)p->nkeys);
+               "and peers refuse its TLS key", "keys_held", (json_int_t)p->ks.n);
     }
     p->logged_key = k;
   }
@@ -236,7 +291,7 @@ static void arm_key_timer(node_peer_t *p)
   if (!p->key_timer_ready || p->closing) return;
   const registry_member_t *self = registry_find_member(p->reg, p->n->cfg.id);
   int64_t now = node_now_ms();
-  int64_t next = identity_next_change(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->pubs, p->nkeys, now);
+  int64_t next = identity_next_change(self, (const uint8_t(*)[IDENTITY_PUBKEY_BYTES])p->ks.pubs, p->ks.n, now);
   uint64_t delay = NODE_PEER_KEY_CHECK_MS;
   if (next != REGISTRY_TIME_OPEN && (uint64_t)(next - now) < delay) delay = (uint64_t)(next - now) + 1;
   uv_timer_start(&p->key_timer, key_timer_cb, delay, 0);
@@ -308,9 +363,44 @@ int node_peer_reload(node_t *n, char *err, size_t errlen)
     snprintf(err, errlen, "no federation registry configured");
     return -1;
   }
+  /* The config is reread for extra_identity_key_files only (a key added or
+   * retired without a restart); its other keys take effect at restart. */
+  config_t *cfg = malloc(sizeof *cfg);
+  keyset_t *ks = malloc(sizeof *ks);
   registry_t *reg = NULL;
-  if (registry_load(n->cfg.registry_file, &reg, err, errlen) != 0) return -1;
-  if (check_self(n, p, reg, node_now_ms(), err, errlen) != 0) {
+  int rc = -1;
+  if (!cfg || !ks) {
+    snprintf(err, errlen, "out of memory");
+    goto out;
+  }
+  if (config_load(n->cfg.path, cfg, err, errlen) != 0) goto out;
+  if (keyset_load(n, cfg->extra_identity_key_files, cfg->n_extra_identity_keys, ks, err, errlen) != 0) goto out;
+  if (registry_load(n->cfg.registry_file, &reg, err, errlen) != 0 ||
+      check_self(n, ks, reg, node_now_ms(), err, errlen) != 0) {
+    keyset_free(ks);
+    goto out;
+  }
+  int changed = ks->n != p->ks.n;
+  for (size_t i = 0; i < ks->n && !changed; i++) changed = keyset_find(&p->ks, ks->pubs[i]) < 0;
+  /* Indices into the new set: the key the TLS contexts present and the
+   * one last logged keep their meaning (-1: no longer held, so use_key
+   * makes new contexts). */
+  int tls_key = p->tls_key >= 0 ? keyset_find(ks, p->ks.pubs[p->tls_key]) : -1;
+  int logged = p->logged_key >= 0 ? keyset_find(ks, p->ks.pubs[p->logged_key]) : p->logged_key;
+  keyset_free(&p->ks);
+  p->ks = *ks; /* the contexts hold their own reference to their key */
+  p->tls_key = tls_key;
+  p->logged_key = logged;
+  if (changed) {
+    json_t *files = json_array();
+    for (size_t i = 0; i < p->ks.n; i++) json_array_append_new(files, json_string(p->ks.files[i]));
+    log_pack(LOG_INFO, "identity_keys_loaded", "{s:I, s:o}", "keys_held", (json_int_t)p->ks.n, "files", files);
+  }
+  rc = 0;
+out:
+  free(cfg);
+  free(ks);
+  if (rc != 0) {
     registry_release(reg);
     return -1;
   }
@@ -706,11 +796,11 @@ int node_peer_signer(node_t *n, sigstmt_signer_t *out, char *err, size_t errlen)
   int k = use_key(p, node_now_ms());
   if (k < 0) {
     snprintf(err, errlen, "this node's identity key cannot sign now: the registry lists none of its "
-             "%zu key(s) as valid now", p->nkeys);
+             "%zu key(s) as valid now", p->ks.n);
     return -1;
   }
   out->node_id = n->cfg.id;
-  out->key = p->keys[k];
+  out->key = p->ks.keys[k];
   return 0;
 }
 
@@ -730,29 +820,10 @@ int node_peer_start(node_t *n, char *err, size_t errlen)
   n->peer = p;
   p->tls_key = -1;
   p->logged_key = -2;
-  p->keys[0] = n->identity;
-  p->key_files[0] = n->cfg.identity_key_file;
-  p->nkeys = 1;
-  for (size_t i = 0; i < n->cfg.n_extra_identity_keys; i++) {
-    const char *f = n->cfg.extra_identity_key_files[i];
-    p->key_files[p->nkeys] = f;
-    if (identity_load(f, &p->keys[p->nkeys], err, errlen) != 0) return -1;
-    p->nkeys++;
-  }
-  for (size_t i = 0; i < p->nkeys; i++) {
-    if (identity_public_raw(p->keys[i], p->pubs[i]) != 0) {
-      snprintf(err, errlen, "%s: not an Ed25519 key", p->key_files[i]);
-      return -1;
-    }
-    for (size_t j = 0; j < i; j++)
-      if (memcmp(p->pubs[i], p->pubs[j], IDENTITY_PUBKEY_BYTES) == 0) {
-        snprintf(err, errlen, "%s holds the same key as %s (each identity key once)", p->key_files[i],
-                 p->key_files[j]);
-        return -1;
-      }
-  }
+  if (keyset_load(n, n->cfg.extra_identity_key_files, n->cfg.n_extra_identity_keys, &p->ks, err, errlen) != 0)
+    return -1;
   if (registry_load(n->cfg.registry_file, &p->reg, err, errlen) != 0) return -1;
-  if (check_self(n, p, p->reg, node_now_ms(), err, errlen) != 0) return -1;
+  if (check_self(n, &p->ks, p->reg, node_now_ms(), err, errlen) != 0) return -1;
   int rc = store_access_open(n->st, &p->access);
   if (rc) {
     snprintf(err, errlen, "access log: %s: %s", store_strerror(rc), store_errmsg(n->st));
@@ -814,7 +885,7 @@ int node_peer_start(node_t *n, char *err, size_t errlen)
   uv_unref((uv_handle_t *)&p->key_timer);
   arm_key_timer(p);
   char hex[65];
-  hex32(p->pubs[k], hex);
+  hex32(p->ks.pubs[k], hex);
   log_pack(LOG_INFO, "peer_listening", "{s:s, s:i, s:s, s:I, s:s}", "host", host, "port", (int)bound,
            "registry", n->cfg.registry_file, "members", (json_int_t)registry_member_count(p->reg),
            "identity_public_key", hex);
@@ -871,7 +942,7 @@ void node_peer_free(node_t *n)
     tls_ctx_free(p->retired[i].client);
   }
   free(p->retired);
-  for (size_t i = 1; i < p->nkeys; i++) EVP_PKEY_free(p->keys[i]); /* [0] is n->identity */
+  keyset_free(&p->ks);
   replay_free(p->replay);
   store_access_close(p->access);
   registry_release(p->reg);

@@ -133,8 +133,6 @@ def test_start_federation():
             text = f.read()
         with open(n.config, "w") as f:
             f.write(text.replace("registry_file = %s\n" % fed.registry, "registry_file = %s\n" % reg_path(r)))
-    Federation._add_node_keys(fed.nodes["sh"], ["extra_identity_key_files = %s" %
-                                                os.path.join(fed.fed, "sh-b", "node.key")])
     fed.start()
     fed.wait_links()
     for r in REGIONS:
@@ -144,7 +142,7 @@ def test_start_federation():
                 "C-" + r, "--title", "课程 " + r, "--credits", "3", "--awarded", "2024-06-30", expect=0)
     # B is not in the registry: sh uses A.
     used = events("sh", "identity_key_in_use")
-    check(len(used) == 1 and used[0]["public_key"] == A_PUB and used[0]["keys_held"] == 2, used)
+    check(len(used) == 1 and used[0]["public_key"] == A_PUB and used[0]["keys_held"] == 1, used)
     signed_with(one("js", "sh", expect=0), A_PUB)
 
 
@@ -206,7 +204,30 @@ def test_endpoint_moved():
     check(res["ok"] and res["verified"] and time.time() - t0 < 3, res)
 
 
+def set_extra_keys(region, value):
+    """Sets (or with None removes) [node] extra_identity_key_files in region's config."""
+    n = fed.nodes[region]
+    with open(n.config) as f:
+        lines = [l for l in f.read().splitlines() if not l.startswith("extra_identity_key_files")]
+    if value is not None:
+        lines.insert(lines.index("[node]") + 1, "extra_identity_key_files = %s" % value)
+    with open(n.config, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def test_rotation_with_overlap():
+    # sh gets key B on SIGHUP, without a restart. A file that is not there
+    # is refused with its name, and nothing changes.
+    failed = len(events("sh", "registry_reload_failed"))
+    set_extra_keys("sh", os.path.join(fed.fed, "sh-b", "missing.key"))
+    fed.nodes["sh"].proc.send_signal(signal.SIGHUP)
+    ev = wait_for("registry_reload_failed", lambda: events("sh", "registry_reload_failed")[failed:])
+    check("missing.key" in ev[0]["error"], ev)
+    set_extra_keys("sh", os.path.join(fed.fed, "sh-b", "node.key"))
+    reload("sh")
+    held = events("sh", "identity_keys_loaded")
+    check(len(held) == 1 and held[0]["keys_held"] == 2 and held[0]["files"][1].endswith("sh-b/node.key"), held)
+    check(events("sh", "identity_key_in_use")[-1]["public_key"] == A_PUB, "B is not in the registry yet")
     now = int(time.time() * 1000)
     t_b = now + 4000
     # The registry edits of the rotation procedure (deploy/README.md), with
