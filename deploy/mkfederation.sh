@@ -9,6 +9,8 @@
 # and DIR/registry.json (members sh js zj ah on HOST, default 127.0.0.1,
 # each key valid from one day ago, no end) and DIR/federation.key (hex).
 # Refuses to run over an existing DIR/registry.json.
+# A second key for a member (rotation): keys.sh node + keys.sh registry-add-key
+# (deploy/README.md "Rotating a node's key").
 set -euo pipefail
 umask 077
 here=$(cd "$(dirname "$0")" && pwd)
