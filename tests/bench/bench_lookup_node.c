@@ -8,6 +8,7 @@
  *
  *   bench_lookup_node --connect HOST:PORT --registry FILE --key PEM --node ID
  *                     --target ID --ref HEX64 [--lookups N] [--expect K]
+ *                     [--node-pid PID]
  *
  * Prints p50/p99 latency and lookups/s at 1 and 32 in flight; in the same
  * run OpenSSL's own Ed25519 sign and verify rates, the crypto ceiling of a
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -143,6 +145,35 @@ static void up_poll(uv_timer_t *t)
   if (peer_net_link_up(r->net, r->target)) uv_stop(t->loop);
 }
 
+/* CPU seconds (user + system) of process pid (0: this one), -1 if unknown. */
+static double cpu_s(long pid)
+{
+  char path[64];
+  if (pid == 0) snprintf(path, sizeof path, "/proc/self/stat");
+  else snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char buf[1024];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* comm may hold spaces */
+  unsigned long ut, st;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* One measured phase with the CPU both processes spent in it, in cores. */
+static void measure_cpu(run_t *r, int total, int depth, long node_pid, double *p50, double *p99, double *rate,
+                        double *cpu_self, double *cpu_node)
+{
+  double s0 = cpu_s(0), n0 = node_pid ? cpu_s(node_pid) : -1, t0 = now_s();
+  measure(r, total, depth, p50, p99, rate);
+  double dt = now_s() - t0, s1 = cpu_s(0), n1 = node_pid ? cpu_s(node_pid) : -1;
+  *cpu_self = s0 >= 0 && s1 >= 0 ? (s1 - s0) / dt : -1;
+  *cpu_node = n0 >= 0 && n1 >= 0 ? (n1 - n0) / dt : -1;
+}
+
 static int parse_hex32(const char *h, uint8_t out[32])
 {
   if (!h || strlen(h) != 64) return -1;
@@ -163,6 +194,7 @@ int main(int argc, char **argv)
 {
   const char *connect = NULL, *regf = NULL, *keyf = NULL, *node = NULL, *target = NULL, *refh = NULL;
   int lookups = 2000;
+  long node_pid = 0;
   size_t expect = 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--connect")) connect = argv[i + 1];
@@ -173,6 +205,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[i], "--ref")) refh = argv[i + 1];
     else if (!strcmp(argv[i], "--lookups")) lookups = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--expect")) expect = (size_t)atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--node-pid")) node_pid = atol(argv[i + 1]);
     else break;
   }
   run_t *r = calloc(1, sizeof *r);
@@ -181,7 +214,7 @@ int main(int argc, char **argv)
   if (!r || !connect || !regf || !keyf || !node || !target || !colon || (size_t)(colon - connect) >= sizeof host ||
       parse_hex32(refh, r->ref) != 0 || lookups < 100) {
     fprintf(stderr, "usage: bench_lookup_node --connect HOST:PORT --registry FILE --key PEM --node ID --target ID "
-                    "--ref HEX64 [--lookups N>=100] [--expect K]\n");
+                    "--ref HEX64 [--lookups N>=100] [--expect K] [--node-pid PID]\n");
     return 2;
   }
   memcpy(host, connect, (size_t)(colon - connect));
@@ -234,8 +267,9 @@ int main(int argc, char **argv)
 
   double w50, w99, wr, a50, a99, ar, b50, b99, br;
   measure(r, lookups / 10 > 100 ? lookups / 10 : 100, 1, &w50, &w99, &wr); /* warm-up */
-  measure(r, lookups, 1, &a50, &a99, &ar);
-  measure(r, lookups, 32, &b50, &b99, &br);
+  double ca, cna, cb, cnb;
+  measure_cpu(r, lookups, 1, node_pid, &a50, &a99, &ar, &ca, &cna);
+  measure_cpu(r, lookups, 32, node_pid, &b50, &b99, &br, &cb, &cnb);
 
   printf("%-44s %10s %10s %10s\n", "lookup through cbnode (LMDB + durable log)", "p50 us", "p99 us", "lookups/s");
   printf("%-44s %10.0f %10.0f %10.0f\n", "1 in flight", a50, a99, ar);
@@ -248,13 +282,17 @@ int main(int argc, char **argv)
   printf("32 in flight / ceiling: %.2f   (target >= 0.50; / own-core ceiling: %.2f)\n", br / ceiling,
          br / cl.own_core);
   printf("p99 at 1 in flight: %.2f ms   (target < 2 ms)\n", a99 / 1000);
+  printf("CPU in cores (1.00 = one core busy), 1 in flight: this program %.2f, cbnode %.2f; "
+         "32 in flight: %.2f, %.2f%s\n",
+         ca, cna, cb, cnb, node_pid ? "" : " (no --node-pid: cbnode's unknown)");
   printf("failures: %d\n", r->failures);
   printf("{\"bench\":\"lookup_node\",\"achievements\":%zu,\"lookups\":%d,\"p50_us_1\":%.0f,\"p99_us_1\":%.0f,"
          "\"rate_1\":%.0f,\"p50_us_32\":%.0f,\"p99_us_32\":%.0f,\"rate_32\":%.0f,\"ed25519_verify_per_s\":%.0f,"
          "\"ed25519_sign_per_s\":%.0f,\"crypto_ceiling\":%.0f,\"crypto_ceiling_own_core\":%.0f,"
-         "\"ratio_32_to_ceiling\":%.2f,\"failures\":%d}\n",
+         "\"ratio_32_to_ceiling\":%.2f,\"cpu_self_1\":%.2f,\"cpu_node_1\":%.2f,\"cpu_self_32\":%.2f,"
+         "\"cpu_node_32\":%.2f,\"failures\":%d}\n",
          expect, lookups, a50, a99, ar, b50, b99, br, verify_rate, cl.sign_per_s, ceiling, cl.own_core, br / ceiling,
-         r->failures);
+         ca, cna, cb, cnb, r->failures);
   peer_net_close(r->net, on_closed, NULL);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   uv_loop_close(&r->loop);

@@ -41,7 +41,7 @@ ref=$(python3 -c 'import hmac, hashlib, sys
 k = bytes.fromhex(open(sys.argv[1]).read().strip())
 print(hmac.new(k, sys.argv[2].encode(), hashlib.sha256).hexdigest())' "$w/fed/federation.key" $id)
 out=$("$b/tests/bench/bench_lookup_node" --connect 127.0.0.1:"${ports[0]}" --registry "$w/fed/registry.json" \
-  --key "$w/fed/ah/node.key" --node ah --target sh --ref "$ref" --lookups "$n")
+  --key "$w/fed/ah/node.key" --node ah --target sh --ref "$ref" --lookups "$n" --node-pid "$pid")
 echo "$out" | grep -v '^{'
 # The node's own count of access-log commits (logged at stop): answers per
 # commit is the group commit's batch size over the whole run.
