@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -191,6 +192,82 @@ static void test_many_in_one_commit(void **state)
   assert_int_equal(s2.n, 3);
 }
 
+
+/* The node's access-log writer runs on its own thread and may not grow the
+ * map (store.h "Threads"): when the map is full it must write nothing, say
+ * so, and leave the owner thread to write the same batch with growth. */
+typedef struct writer_job {
+  store_access *a;
+  const store_access_item *items;
+  size_t n;
+  int *results;
+  int rc, grow;
+} writer_job;
+
+static void *writer_thread(void *arg)
+{
+  writer_job *j = arg;
+  j->rc = store_access_append_many_nogrow(j->a, j->items, j->n, j->results, &j->grow);
+  return NULL;
+}
+
+static int run_writer(writer_job *j)
+{
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, writer_thread, j), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  return j->rc;
+}
+
+static void test_writer_thread_never_grows(void **state)
+{
+  fx *f = *state;
+  close_all(f);
+  /* Reopen with a tiny map so that a few batches of big entries fill it. */
+  store_options o = {.node_id = "js", .map_size_bytes = 256 * 1024};
+  char err[256];
+  assert_int_equal(store_open(&f->s, f->dir, &o, err, sizeof err), 0);
+  assert_int_equal(store_access_open(f->s, &f->a), 0);
+
+  enum { N = 8, ENTRY = 12000 };
+  static uint8_t text[ENTRY];
+  memset(text, 'e', sizeof text);
+  uint8_t r[32], ids[N][STORE_ACCESS_ID_LEN];
+  memset(r, 0x42, 32);
+  store_access_item items[N];
+  int res[N];
+  int64_t t = 1000;
+  size_t stored = 0;
+  writer_job j = {.a = f->a, .items = items, .n = N, .results = res};
+  for (int round = 0; round < 64; round++) {
+    for (int k = 0; k < N; k++) {
+      id_of(round * N + k + 1, ids[k]);
+      ids[k][1] = (uint8_t)round;
+      items[k] = (store_access_item){r, t++, ids[k], text, sizeof text};
+    }
+    j.grow = 0;
+    if (run_writer(&j) == 0) {
+      assert_int_equal(j.grow, 0);
+      stored += N;
+      continue;
+    }
+    /* Full: nothing of this batch was written, and the writer says so. */
+    assert_int_equal(j.rc, STORE_EFULL);
+    assert_int_equal(j.grow, 1);
+    uint64_t count = 0;
+    assert_int_equal(store_access_count(f->a, &count), 0);
+    assert_int_equal(count, stored);
+    /* The owner thread writes the same batch, growing the map. */
+    assert_int_equal(store_access_append_many(f->a, items, N, res), 0);
+    for (int k = 0; k < N; k++) assert_int_equal(res[k], 0);
+    stored += N;
+    assert_int_equal(store_access_count(f->a, &count), 0);
+    assert_int_equal(count, stored);
+    return;
+  }
+  fail_msg("the map never filled: the test did not reach the writer's refusal");
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -198,6 +275,7 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_refusals_change_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_limit_and_stop, setup, teardown),
     cmocka_unit_test_setup_teardown(test_many_in_one_commit, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_writer_thread_never_grows, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
