@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -111,6 +113,10 @@ static int tcp_connect(const char *addr, char *err, size_t errlen)
   if (fd < 0)
     return seterr(err, errlen, "cannot connect to %s: %s (is the node's operator port open?)", addr,
                   strerror(e ? e : errno));
+  /* Requests are small and answered one at a time: do not let Nagle hold
+   * them back waiting for an ACK. */
+  int one = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
 
