@@ -127,6 +127,41 @@ static void test_errors(void **state)
   expect_error(longsock, 2, "longer than 107 bytes");
 }
 
+/* extra_identity_key_files (key rotation, spec/protocol.md §10): a list of
+ * paths, relative to the config file's directory. */
+static void test_extra_keys(void **state)
+{
+  (void)state;
+  config_t cfg;
+  char err[512] = "", want[256];
+  write_file(BASE);
+  assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+  assert_int_equal(cfg.n_extra_identity_keys, 0);
+  write_file(BASE "extra_identity_key_files = keys/b.pem\n");
+  assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+  assert_int_equal(cfg.n_extra_identity_keys, 1);
+  snprintf(want, sizeof want, "%s/keys/b.pem", dir);
+  assert_string_equal(cfg.extra_identity_key_files[0], want);
+  write_file(BASE "extra_identity_key_files = b.pem ,\t/etc/c.pem, d.pem\n");
+  assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+  assert_int_equal(cfg.n_extra_identity_keys, 3);
+  snprintf(want, sizeof want, "%s/b.pem", dir);
+  assert_string_equal(cfg.extra_identity_key_files[0], want);
+  assert_string_equal(cfg.extra_identity_key_files[1], "/etc/c.pem");
+  snprintf(want, sizeof want, "%s/d.pem", dir);
+  assert_string_equal(cfg.extra_identity_key_files[2], want);
+}
+
+static void test_extra_keys_refused(void **state)
+{
+  (void)state;
+  expect_error(BASE "extra_identity_key_files = a.pem,,b.pem\n", 7, "item 2 is empty");
+  expect_error(BASE "extra_identity_key_files = a.pem,\n", 7, "item 2 is empty");
+  expect_error(BASE "extra_identity_key_files = ,a.pem\n", 7, "item 1 is empty");
+  expect_error(BASE "extra_identity_key_files = a, b, c, d\n", 7, "more than 3 files");
+  expect_error(BASE "extra_identity_key_files = a\nextra_identity_key_files = b\n", 8, "set twice");
+}
+
 static void test_missing_file(void **state)
 {
   (void)state;
@@ -145,6 +180,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_extra_keys, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_extra_keys_refused, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
