@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "test_keys.h"
+
 #include "frame.h"
 #include "peer.h"
 #include "registry.h"
@@ -53,20 +55,6 @@ typedef struct fx {
 } fx_t;
 
 static fx_t *G;
-
-static EVP_PKEY *seeded(uint8_t b) {
-  uint8_t seed[32];
-  memset(seed, b, 32);
-  EVP_PKEY *k;
-  assert_int_equal(sigstmt_key_from_seed(seed, &k), 0);
-  return k;
-}
-
-static void hexkey(EVP_PKEY *k, char out[65]) {
-  uint8_t p[32];
-  sigstmt_key_public(k, p);
-  for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", p[i]);
-}
 
 static tls_ctx_t *mkctx(fx_t *f, tls_mode_t mode, EVP_PKEY *key, const char *name) {
   tls_config_t c = {.mode = mode, .key = key, .cert_name = name, .registry = f->reg};
@@ -163,13 +151,13 @@ static int setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
   G = f;
   uv_loop_init(&f->loop);
-  f->sh.key = seeded(1);
-  f->js.key = seeded(2);
-  f->zj_key = seeded(3);
+  f->sh.key = test_key_seeded(1);
+  f->js.key = test_key_seeded(2);
+  f->zj_key = test_key_seeded(3);
   char a[65], b[65], c[65], json[2048];
-  hexkey(f->sh.key, a);
-  hexkey(f->js.key, b);
-  hexkey(f->zj_key, c);
+  test_key_hex(f->sh.key, a);
+  test_key_hex(f->js.key, b);
+  test_key_hex(f->zj_key, c);
   snprintf(json, sizeof json,
            "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
            "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":[{\"public_key\":\"%s\",\"not_before\":0}]},"
@@ -865,11 +853,11 @@ static void test_switch_tls(void **state) {
   fx_t *f = *state;
   two_nodes(f);
   /* sh gets a second key (seed 4), listed next to the first. */
-  EVP_PKEY *k4 = seeded(4);
+  EVP_PKEY *k4 = test_key_seeded(4);
   char a[65], b[65], d[65], json[2048], err[256];
-  hexkey(f->sh.key, a);
-  hexkey(f->js.key, b);
-  hexkey(k4, d);
+  test_key_hex(f->sh.key, a);
+  test_key_hex(f->js.key, b);
+  test_key_hex(k4, d);
   snprintf(json, sizeof json,
            "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
            "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":["

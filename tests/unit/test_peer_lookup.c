@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "test_keys.h"
+
 #include "peer_lookup.h"
 
 #define T_NOW 1790000000000LL
@@ -22,29 +24,15 @@ typedef struct fx {
   uint8_t nonce[16];
 } fx_t;
 
-static EVP_PKEY *seeded(uint8_t b) {
-  uint8_t seed[32];
-  memset(seed, b, 32);
-  EVP_PKEY *k;
-  assert_int_equal(sigstmt_key_from_seed(seed, &k), 0);
-  return k;
-}
-
-static void hexkey(EVP_PKEY *k, char out[65]) {
-  uint8_t p[32];
-  sigstmt_key_public(k, p);
-  for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", p[i]);
-}
-
 static int setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
-  f->sh = seeded(1);
-  f->js = seeded(2);
-  f->zj = seeded(3);
+  f->sh = test_key_seeded(1);
+  f->js = test_key_seeded(2);
+  f->zj = test_key_seeded(3);
   char a[65], b[65], c[65], json[2048];
-  hexkey(f->sh, a);
-  hexkey(f->js, b);
-  hexkey(f->zj, c);
+  test_key_hex(f->sh, a);
+  test_key_hex(f->js, b);
+  test_key_hex(f->zj, c);
   snprintf(json, sizeof json,
            "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
            "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":[{\"public_key\":\"%s\",\"not_before\":0}]},"
@@ -222,7 +210,7 @@ static void test_request_refusals(void **state) {
   refused(f, &req, T_NOW + 10, CB__PEER_ERROR_CODE__PEER_ERROR_REPLAYED, "replayed");
   sigstmt_statement_clear(&req);
   /* a requester whose key is not in the registry */
-  EVP_PKEY *stranger = seeded(9);
+  EVP_PKEY *stranger = test_key_seeded(9);
   sigstmt_signer_t gd = {"js", stranger};
   f->nonce[2] ^= 0x33;
   assert_int_equal(peer_lookup_make_request(&gd, "sh", "op", "why", f->ref, f->nonce, T_NOW, &req,

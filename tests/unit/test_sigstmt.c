@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "test_keys.h"
 #include <jansson.h>
 
 #include "registry.h"
@@ -123,12 +125,6 @@ typedef struct fixture {
 #define T_JAN 1767225600000LL /* 2026-01-01 */
 #define T_NOW 1790000000000LL /* 2026-09-21 */
 
-static void hexkey(EVP_PKEY *k, char out[65]) {
-  uint8_t p[32];
-  assert_int_equal(sigstmt_key_public(k, p), 0);
-  for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", p[i]);
-}
-
 static int setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   uint8_t seed[32];
@@ -141,9 +137,9 @@ static int setup(void **state) {
   memset(seed, 4, 32);
   sigstmt_key_from_seed(seed, &f->stranger);
   char a[65], b[65], c[65], json[2048];
-  hexkey(f->sh, a);
-  hexkey(f->js, b);
-  hexkey(f->js_old, c);
+  test_key_hex(f->sh, a);
+  test_key_hex(f->js, b);
+  test_key_hex(f->js_old, c);
   snprintf(json, sizeof json,
            "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
            "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":["

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_keys.h"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -32,20 +34,6 @@ typedef struct fx {
   registry_t *reg;
   char dir[64]; /* operator material from deploy/keys.sh */
 } fx_t;
-
-static EVP_PKEY *seeded(uint8_t b) {
-  uint8_t seed[32];
-  memset(seed, b, 32);
-  EVP_PKEY *k;
-  assert_int_equal(sigstmt_key_from_seed(seed, &k), 0);
-  return k;
-}
-
-static void hexkey(EVP_PKEY *k, char out[65]) {
-  uint8_t p[32];
-  assert_int_equal(sigstmt_key_public(k, p), 0);
-  for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", p[i]);
-}
 
 static const char *source_dir(void) {
   static char buf[1024];
@@ -71,14 +59,14 @@ static void sh_run(const char *fmt, ...) {
 
 static int setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
-  f->sh = seeded(1);
-  f->js = seeded(2);
-  f->stranger = seeded(3);
-  f->expired = seeded(4);
+  f->sh = test_key_seeded(1);
+  f->js = test_key_seeded(2);
+  f->stranger = test_key_seeded(3);
+  f->expired = test_key_seeded(4);
   char a[65], b[65], c[65], json[2048];
-  hexkey(f->sh, a);
-  hexkey(f->js, b);
-  hexkey(f->expired, c);
+  test_key_hex(f->sh, a);
+  test_key_hex(f->js, b);
+  test_key_hex(f->expired, c);
   snprintf(json, sizeof json,
            "{\"version\":1,\"federation_key\":\"%064d\",\"members\":["
            "{\"node_id\":\"sh\",\"region\":\"sh\",\"endpoint\":\"127.0.0.1:1\",\"keys\":["
