@@ -57,9 +57,6 @@ sim_keyring *sim_keyring_new(uint32_t n, uint64_t seed, bool real);
 void sim_keyring_free(sim_keyring *k);
 /* the crypto interface of member `self` (UINT32_MAX: verify only) */
 cons_crypto sim_signer(sim_keyring *k, uint32_t self);
-/* OpenSSL SHA-256 as cons_crypto.hashv (ctx unused) */
-void sim_hashv(void *ctx, const cons_iov *parts, size_t nparts,
-               uint8_t out[CONS_HASH_BYTES]);
 uint64_t sim_keyring_signs(const sim_keyring *k);
 uint64_t sim_keyring_verifies(const sim_keyring *k);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cons_store.h"
 #include "sim.h"
 
 #define MAX_EVENTS_PER_RUN 4000000u
@@ -171,13 +172,13 @@ static void record_signed(sim *s, uint32_t i, const uint8_t *m, size_t len) {
     if (cons_vote_decode(m, len, &v)) return;
     if (v.voter != i) return; /* relayed: not this member's signature */
     key = v.height << 24 ^ (uint64_t)v.round << 6 ^ (uint64_t)v.type << 4 ^ v.voter;
-    sim_hashv(NULL, &(cons_iov){v.body, CONS_VOTE_BODY_BYTES}, 1, digest);
+    cons_store_hashv(NULL, &(cons_iov){v.body, CONS_VOTE_BODY_BYTES}, 1, digest);
   } else if (m[0] == CONS_MSG_PROPOSAL) {
     cons_proposal p;
     if (cons_proposal_decode(&s->checker, m, len, &p)) return;
     if (p.proposer != i) return;
     key = p.height << 24 ^ (uint64_t)p.round << 6 ^ 3u << 4 ^ p.proposer;
-    sim_hashv(NULL, &(cons_iov){p.body, CONS_PROP_BODY_BYTES}, 1, digest);
+    cons_store_hashv(NULL, &(cons_iov){p.body, CONS_PROP_BODY_BYTES}, 1, digest);
   } else {
     return;
   }

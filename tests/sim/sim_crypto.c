@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cons_store.h"
 #include "sim.h"
 
 typedef struct sim_signer_ctx {
@@ -24,20 +25,6 @@ struct sim_keyring {
   uint64_t signs, verifies;
 };
 
-void sim_hashv(void *ctx, const cons_iov *parts, size_t nparts,
-               uint8_t out[CONS_HASH_BYTES]) {
-  (void)ctx;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  unsigned int n = 0;
-  bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-  for (size_t i = 0; ok && i < nparts; i++)
-    ok = parts[i].len == 0 ||
-         EVP_DigestUpdate(md, parts[i].data, parts[i].len) == 1;
-  ok = ok && EVP_DigestFinal_ex(md, out, &n) == 1 && n == CONS_HASH_BYTES;
-  EVP_MD_CTX_free(md);
-  if (!ok) abort(); /* hashv may not fail (cons.h) */
-}
-
 /* sig = SHA-256(key || msg) || SHA-256(key ^ 0x5c in byte 0 || msg) */
 static void fake_sig(const uint8_t key[32], const uint8_t *msg, size_t len,
                      uint8_t sig[64]) {
@@ -45,8 +32,8 @@ static void fake_sig(const uint8_t key[32], const uint8_t *msg, size_t len,
   memcpy(key2, key, 32);
   key2[0] ^= 0x5c;
   const cons_iov a[2] = {{key, 32}, {msg, len}}, b[2] = {{key2, 32}, {msg, len}};
-  sim_hashv(NULL, a, 2, sig);
-  sim_hashv(NULL, b, 2, sig + 32);
+  cons_store_hashv(NULL, a, 2, sig);
+  cons_store_hashv(NULL, b, 2, sig + 32);
 }
 
 static int sim_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[64]) {
@@ -94,7 +81,7 @@ sim_keyring *sim_keyring_new(uint32_t n, uint64_t seed, bool real) {
     uint8_t in[16];
     for (int i = 0; i < 8; i++) in[i] = (uint8_t)(seed >> (8 * i));
     for (int i = 0; i < 8; i++) in[8 + i] = (uint8_t)((uint64_t)m >> (8 * i));
-    sim_hashv(NULL, &(cons_iov){in, sizeof in}, 1, k->secret[m]);
+    cons_store_hashv(NULL, &(cons_iov){in, sizeof in}, 1, k->secret[m]);
     if (!real) continue;
     k->priv[m] = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->secret[m], 32);
     uint8_t pk[32];
@@ -121,7 +108,7 @@ cons_crypto sim_signer(sim_keyring *k, uint32_t self) {
   sim_signer_ctx *c = &k->ctx[self < k->n ? self : k->n];
   c->k = k;
   c->self = self;
-  return (cons_crypto){c, sim_sign, sim_verify, sim_hashv};
+  return (cons_crypto){c, sim_sign, sim_verify, cons_store_hashv};
 }
 
 uint64_t sim_keyring_signs(const sim_keyring *k) { return k->signs; }
