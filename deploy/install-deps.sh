@@ -6,7 +6,7 @@ PKGS=(build-essential cmake pkg-config git ca-certificates
       libuv1-dev libssl-dev openssl liblmdb-dev lmdb-utils
       libprotobuf-c-dev protobuf-c-compiler libcmocka-dev
       libjansson-dev libinih-dev libcsv-dev
-      python3 clang libfuzzer-14-dev spin procps)
+      python3 clang libfuzzer-14-dev spin procps iproute2)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
