@@ -7,7 +7,7 @@
  * aliases, bad requests refused. Every decision is also checked by
  * rt_invariants (canonical bytes = protobuf-c's, decode round trip, index
  * = full scan). */
-#include "recog_test_util.h"
+#include "test_recognition_util.h"
 
 #define DATE 20240630
 #define FIXTURE "tests/fixtures/catalogue/eval.json"

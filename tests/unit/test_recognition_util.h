@@ -3,8 +3,8 @@
  * decision must keep (canonical encoding equal to protobuf-c's packing,
  * decode round trip, index and full scan agreeing). Header-only, included
  * once per test program. */
-#ifndef RECOG_TEST_UTIL_H
-#define RECOG_TEST_UTIL_H
+#ifndef TEST_RECOGNITION_UTIL_H
+#define TEST_RECOGNITION_UTIL_H
 
 #include <setjmp.h>
 #include <stdarg.h>
