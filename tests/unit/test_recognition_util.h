@@ -21,17 +21,20 @@
 #include "recog.h"
 #include "recog_pb.h"
 
+/* Not every test program uses every helper. */
+#define RT_UNUSED __attribute__((unused))
+
 static cb_crypto rt_crypto;
 
-static void rt_init_crypto(void) { cb_crypto_openssl_verifier(&rt_crypto); }
+static RT_UNUSED void rt_init_crypto(void) { cb_crypto_openssl_verifier(&rt_crypto); }
 
-static void rt_fixture_path(char *buf, size_t cap, const char *rel) {
+static RT_UNUSED void rt_fixture_path(char *buf, size_t cap, const char *rel) {
   const char *src = getenv("CB_SOURCE_DIR");
   snprintf(buf, cap, "%s/%s", src ? src : ".", rel);
 }
 
 /* Loads a catalogue file; fails the test with every error if it does not load. */
-static struct catalogue *rt_load(const char *rel) {
+static RT_UNUSED struct catalogue *rt_load(const char *rel) {
   char path[1024];
   rt_fixture_path(path, sizeof path, rel);
   struct catalogue *c = NULL;
@@ -46,11 +49,11 @@ static struct catalogue *rt_load(const char *rel) {
 }
 
 /* A deterministic aid for a label. */
-static void rt_aid(const char *label, uint8_t aid[RECOG_AID_BYTES]) {
+static RT_UNUSED void rt_aid(const char *label, uint8_t aid[RECOG_AID_BYTES]) {
   cb_hash(&rt_crypto, label, strlen(label), aid);
 }
 
-static struct recog_achievement rt_ach(const char *label, int kind, const char *issuer,
+static RT_UNUSED struct recog_achievement rt_ach(const char *label, int kind, const char *issuer,
                                        const char *code, const char *level, const char *score,
                                        int32_t awarded) {
   struct recog_achievement a;
@@ -75,7 +78,7 @@ static struct recog_achievement rt_ach(const char *label, int kind, const char *
 #define RT_COURSE(label, issuer, code, score, date) \
   rt_ach(label, CATALOGUE_KIND_ACADEMIC_COURSE, issuer, code, "", score, date)
 
-static struct recog_request rt_programme(const char *inst, const char *prog, int32_t date,
+static RT_UNUSED struct recog_request rt_programme(const char *inst, const char *prog, int32_t date,
                                          const struct recog_achievement *cited, size_t n) {
   struct recog_request q;
   memset(&q, 0, sizeof q);
@@ -92,7 +95,7 @@ static struct recog_request rt_programme(const char *inst, const char *prog, int
   return q;
 }
 
-static struct recog_request rt_exemption(const char *cert, const char *level, int32_t date,
+static RT_UNUSED struct recog_request rt_exemption(const char *cert, const char *level, int32_t date,
                                          const struct recog_achievement *cited, size_t n) {
   struct recog_request q = rt_programme(NULL, NULL, date, cited, n);
   q.target_kind = RECOG_TARGET_EXEMPTION;
@@ -101,7 +104,7 @@ static struct recog_request rt_exemption(const char *cert, const char *level, in
   return q;
 }
 
-static uint8_t *rt_encode(const struct recog_decision *d, size_t *len) {
+static RT_UNUSED uint8_t *rt_encode(const struct recog_decision *d, size_t *len) {
   *len = recog_encoded_size(d);
   uint8_t *b = malloc(*len + 1);
   assert_non_null(b);
@@ -110,7 +113,7 @@ static uint8_t *rt_encode(const struct recog_decision *d, size_t *len) {
 }
 
 /* What must hold of every decision. */
-static void rt_invariants(const struct catalogue *c, const struct recog_request *q,
+static RT_UNUSED void rt_invariants(const struct catalogue *c, const struct recog_request *q,
                           const struct recog_decision *d) {
   size_t len;
   uint8_t *mine = rt_encode(d, &len);
@@ -157,7 +160,7 @@ static void rt_invariants(const struct catalogue *c, const struct recog_request 
   free(mine);
 }
 
-static void rt_eval(const struct catalogue *c, const struct recog_request *q,
+static RT_UNUSED void rt_eval(const struct catalogue *c, const struct recog_request *q,
                     struct recog_decision *d) {
   char err[256];
   int rc = recog_evaluate(c, q, d, err, sizeof err);
@@ -165,7 +168,7 @@ static void rt_eval(const struct catalogue *c, const struct recog_request *q,
   rt_invariants(c, q, d);
 }
 
-static const struct recog_grant *rt_grant(const struct recog_decision *d, const char *rule,
+static RT_UNUSED const struct recog_grant *rt_grant(const struct recog_decision *d, const char *rule,
                                           const char *course) {
   for (size_t i = 0; i < d->ngrants; i++)
     if (strcmp(d->grants[i].rule_id, rule) == 0 &&
@@ -174,7 +177,7 @@ static const struct recog_grant *rt_grant(const struct recog_decision *d, const 
   return NULL;
 }
 
-static const struct recog_shortfall *rt_short(const struct recog_decision *d, const char *rule,
+static RT_UNUSED const struct recog_shortfall *rt_short(const struct recog_decision *d, const char *rule,
                                               int code, const char *subject) {
   for (size_t i = 0; i < d->nshortfalls; i++) {
     const struct recog_shortfall *s = &d->shortfalls[i];
@@ -185,7 +188,7 @@ static const struct recog_shortfall *rt_short(const struct recog_decision *d, co
   return NULL;
 }
 
-static void rt_dump(const struct recog_decision *d) {
+static RT_UNUSED void rt_dump(const struct recog_decision *d) {
   struct catalogue_text t = {0};
   recog_decision_format(d, &t);
   print_message("%s", t.s ? t.s : "");
@@ -193,7 +196,7 @@ static void rt_dump(const struct recog_decision *d) {
 }
 
 /* Fails naming the decision if no such shortfall exists. */
-static const struct recog_shortfall *rt_need_short(const struct recog_decision *d,
+static RT_UNUSED const struct recog_shortfall *rt_need_short(const struct recog_decision *d,
                                                    const char *rule, int code,
                                                    const char *subject, const char *have,
                                                    const char *need) {
@@ -207,7 +210,7 @@ static const struct recog_shortfall *rt_need_short(const struct recog_decision *
   return s;
 }
 
-static const struct recog_grant *rt_need_grant(const struct recog_decision *d, const char *rule,
+static RT_UNUSED const struct recog_grant *rt_need_grant(const struct recog_decision *d, const char *rule,
                                                const char *course, int64_t credits) {
   const struct recog_grant *g = rt_grant(d, rule, course);
   if (!g) {
