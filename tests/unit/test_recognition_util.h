@@ -204,6 +204,7 @@ static RT_UNUSED const struct recog_shortfall *rt_need_short(const struct recog_
   if (!s) {
     rt_dump(d);
     fail_msg("no shortfall %s/%s (%s)", rule, recog_shortfall_name(code), subject ? subject : "-");
+    abort(); /* not reached: cmocka's fail does not return */
   }
   if (have) assert_string_equal(s->have, have);
   if (need) assert_string_equal(s->need, need);
@@ -216,6 +217,7 @@ static RT_UNUSED const struct recog_grant *rt_need_grant(const struct recog_deci
   if (!g) {
     rt_dump(d);
     fail_msg("no grant by %s of %s", rule, course ? course : "-");
+    abort(); /* not reached: cmocka's fail does not return */
   }
   if (credits >= 0) assert_int_equal(g->credits_milli, credits);
   return g;
