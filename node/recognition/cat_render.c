@@ -14,6 +14,7 @@ void cat_obj_free(struct cat_obj *o) {
   memset(o, 0, sizeof *o);
 }
 
+static char *vfmt(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *vfmt(const char *fmt, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);

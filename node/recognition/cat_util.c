@@ -155,6 +155,8 @@ void catalogue_text_free(struct catalogue_text *t) {
   t->oom = 0;
 }
 
+static void text_vprintf(struct catalogue_text *t, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static void text_vprintf(struct catalogue_text *t, const char *fmt, va_list ap) {
   if (t->oom) return;
   va_list ap2;

@@ -275,7 +275,7 @@ static int setup_cites(struct ev *e, char *err, size_t errlen) {
     *p = &q->cited[i];
   }
   ord = m->order.v;
-  qsort(ord, q->ncited, sizeof *ord, cite_cmp);
+  if (q->ncited > 1) qsort(ord, q->ncited, sizeof *ord, cite_cmp);
   for (size_t i = 0; i < q->ncited; i++) {
     const struct recog_achievement *a = ord[i];
     char why[32], hex[17];
@@ -327,7 +327,7 @@ static int setup_earlier(struct ev *e) {
   }
   e->earlier = e->m->earlier.v;
   e->nearlier = e->m->earlier.n;
-  qsort((void *)e->earlier, e->nearlier, sizeof *e->earlier, earlier_cmp);
+  if (e->nearlier > 1) qsort((void *)e->earlier, e->nearlier, sizeof *e->earlier, earlier_cmp);
   return 0;
 }
 
@@ -419,7 +419,7 @@ static void find_cands(struct ev *e) {
   }
   uint32_t *v = e->m->cand.v;
   size_t k = 0;
-  qsort(v, e->m->cand.n, sizeof *v, u32_cmp);
+  if (e->m->cand.n > 1) qsort(v, e->m->cand.n, sizeof *v, u32_cmp);
   for (size_t i = 0; i < e->m->cand.n; i++)
     if (k == 0 || v[k - 1] != v[i]) v[k++] = v[i];
   e->m->cand.n = k;
@@ -652,7 +652,7 @@ static struct recog_grant *new_grant(struct ev *e, const struct catalogue_rule *
     for (size_t j = 0; j < n && !dup; j++) dup = memcmp(aids[j], used[i]->a->aid, RECOG_AID_BYTES) == 0;
     if (!dup) memcpy(aids[n++], used[i]->a->aid, RECOG_AID_BYTES);
   }
-  qsort(aids, n, RECOG_AID_BYTES, aid_cmp);
+  if (n > 1) qsort(aids, n, RECOG_AID_BYTES, aid_cmp);
   g->rule_id = r->id;
   g->rule_kind = r->kind;
   g->kind = kind;
