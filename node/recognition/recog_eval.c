@@ -35,7 +35,7 @@ struct ev_cite {
 struct recog_mem {
   struct cat_arena arena;
   struct cat_vec cited, grants, shortfalls;
-  struct cat_vec cites, order, cand, earlier, granted;
+  struct cat_vec cites, order, cand, earlier;
 };
 
 void recog_decision_init(struct recog_decision *d) { memset(d, 0, sizeof *d); }
@@ -45,7 +45,7 @@ void recog_decision_free(struct recog_decision *d) {
   if (m) {
     cat_arena_free(&m->arena);
     struct cat_vec *vs[] = {&m->cited, &m->grants, &m->shortfalls, &m->cites,
-                            &m->order, &m->cand,   &m->earlier,    &m->granted};
+                            &m->order, &m->cand,   &m->earlier};
     for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) free(vs[i]->v);
     free(m);
   }
@@ -820,7 +820,7 @@ static void finish(struct ev *e) {
 static void reset(struct recog_decision *d, struct recog_mem *m) {
   cat_arena_reset(&m->arena);
   struct cat_vec *vs[] = {&m->cited, &m->grants, &m->shortfalls, &m->cites,
-                          &m->order, &m->cand,   &m->earlier,    &m->granted};
+                          &m->order, &m->cand,   &m->earlier};
   for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) vs[i]->n = 0;
   void *keep_mem = d->mem;
   memset(d, 0, sizeof *d);

@@ -158,6 +158,32 @@ static void test_kind_mismatch(void **state) {
   assert_int_equal(dec.status, RECOG_NEGATIVE);
 }
 
+static void test_course_kind_and_granted_here(void **state) {
+  (void)state;
+  /* a course code cited as cultural and leisure learning */
+  struct recog_achievement a = rt_ach("a7", CATALOGUE_KIND_CULTURAL_LEISURE, "UA", "A7", "", "90",
+                                      20230101);
+  decide(DATE, &a, 1);
+  rt_need_short(&dec, "R-RS", RECOG_SF_KIND_MISMATCH, "A7", "cultural_leisure",
+                "academic_course or non_formal");
+  assert_int_equal(dec.status, RECOG_NEGATIVE);
+  /* non-formal learning counts as a course (training courses) */
+  a.kind = CATALOGUE_KIND_NON_FORMAL;
+  decide(DATE, &a, 1);
+  rt_need_grant(&dec, "R-RS", "A7", 2000);
+  /* A7 granted by R-CT3 (a 四级 certificate) first: R-RS, later in id
+   * order, does not grant it again but its eligibility stands */
+  struct recog_achievement b[] = {RT_CERT("c4", "AC-SH", "C1", "四级", 20230101),
+                                  RT_COURSE("a7", "UA", "A7", "90", 20230101)};
+  decide(DATE, b, 2);
+  rt_need_grant(&dec, "R-CT3", "A7", 2000);
+  rt_need_short(&dec, "R-RS", RECOG_SF_COURSE_ALREADY_GRANTED, "A7", "R-CT3 (this decision)", "");
+  assert_null(rt_grant(&dec, "R-RS", "A7"));
+  rt_need_grant(&dec, "R-RS", "", 0); /* the eligibility */
+  assert_int_equal(dec.credits_milli, 2000);
+  assert_int_equal(dec.status, RECOG_PARTIALLY_POSITIVE);
+}
+
 static void test_skill_certificate(void **state) {
   (void)state;
   struct recog_achievement a = rt_ach("x", CATALOGUE_KIND_VOCATIONAL_SKILL_LEVEL, "AC-SH", "C2",
@@ -549,6 +575,7 @@ int main(void) {
       cmocka_unit_test(test_age_boundary),
       cmocka_unit_test(test_issuer_aliases),
       cmocka_unit_test(test_kind_mismatch),
+      cmocka_unit_test(test_course_kind_and_granted_here),
       cmocka_unit_test(test_skill_certificate),
       cmocka_unit_test(test_exemption),
       cmocka_unit_test(test_exemption_shortfalls),
