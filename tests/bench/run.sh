@@ -44,6 +44,7 @@ run bench_crypto "$bin/bench_crypto" --seconds "$secs"
 run bench_lookup "$bin/bench_lookup" --lookups "$lookups"
 run bench_lookup_node bash "$top/tests/bench/bench_lookup_node.sh" "$build" "$lookups"
 run bench_consensus "$bin/bench_consensus"
+run bench_recognition "$bin/bench_recognition" --rules 10000 --requests "$((recs / 50))"
 
 echo "==== summaries"
 grep '^{' "$out"
